@@ -258,6 +258,7 @@ class StoreSettings:
     exact: bool = False
     dimensions: int | None = None
     timeout_s: float = 10.0
+    scan_cache_ttl_s: float = 60.0  # scan mode: how long cached document vectors are trusted
 
     @classmethod
     def from_options(
@@ -282,6 +283,7 @@ class StoreSettings:
             exact=o.flag("exact", False),
             dimensions=o.opt_integer("dimensions"),
             timeout_s=o.number("timeout", 10.0),
+            scan_cache_ttl_s=o.number("scan-cache-ttl", 60.0),
         )
 
 

@@ -1,0 +1,319 @@
+"""The embedding contract (`Embedder`) and the bundle orchestration every provider shares.
+
+A provider implements one method, `embed_batch`, for one already-planned request. Everything
+a bundle of rows needs on top - NULL handling, input checks, dedupe, truncation by tokens,
+request planning, concurrency, bisecting a rejected request, dimension checks, caching and
+metrics - lives in `embed_texts`, so every provider behaves the same.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from flink_rag.connectors.batching import is_row_fault, plan_batches, split_in_half
+from flink_rag.connectors.errors import ConfigError, FlinkRagError, ProviderError
+from flink_rag.connectors.metrics import Metrics, NullMetrics
+from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
+from flink_rag.connectors.settings import EmbedSettings
+from flink_rag.connectors.tokens import truncate_utf8, utf8_bytes
+
+
+class Embedder(ABC):
+    """One embedding model behind one client. Open in `open()`, never in `__init__`."""
+
+    provider: str = "unknown"
+    model: str = ""
+    dimensions: int | None = None  # None until known (then set from the first answer)
+    max_input_tokens: int | None = None
+
+    def open(self) -> None:  # noqa: B027 - optional hook, most providers need nothing
+        """Create clients / load weights. Called once per worker; safe to call again."""
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors for one planned request, in input order; raise ProviderError on failure."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for `text`; the default is the UTF-8 byte upper bound."""
+        return utf8_bytes(text)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of `text` within `max_tokens` tokens."""
+        return truncate_utf8(text, max_tokens)
+
+    def cache_params(self) -> dict[str, Any]:
+        """Everything besides provider, model and text that decides a vector (for cache keys)."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what `open()` created."""
+
+    def __enter__(self) -> Embedder:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """One row's outcome: a vector, or an error text, or neither (NULL/empty input)."""
+
+    vector: list[float] | None
+    error: str | None
+
+
+_EMPTY = EmbedResult(None, None)
+
+
+def create_embedder(settings: EmbedSettings, metrics: Metrics | None = None) -> Embedder:
+    """The embedder `settings.provider` names (not opened yet)."""
+    if settings.provider == "local":
+        from flink_rag.connectors.local_embedding import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(settings)
+    if settings.provider == "openai":
+        from flink_rag.connectors.openai_embedding import OpenAIEmbedder
+
+        return OpenAIEmbedder(settings, metrics or NullMetrics())
+    raise ConfigError(
+        f"embed provider {settings.provider!r} is unknown; set flink-rag.embed.provider "
+        "to 'local' or 'openai'"
+    )
+
+
+def input_problem(value: Any, what: str = "EMBED input") -> str | None:
+    """Why a non-NULL, non-empty text input cannot be sent (None if it can)."""
+    if not isinstance(value, str):
+        return f"{what} must be a STRING, got {type(value).__name__}; CAST the column to STRING"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return (
+            f"{what} is not valid UTF-8 (unpaired surrogate at character {err.start}); "
+            "clean the column upstream, e.g. decode the source bytes as UTF-8"
+        )
+    return None
+
+
+def is_empty(value: Any) -> bool:
+    """NULL (None, or the NaN pandas uses for a missing value) or blank text."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def embed_texts(
+    embedder: Embedder,
+    texts: Sequence[Any],
+    settings: EmbedSettings,
+    metrics: Metrics | None = None,
+    cache: ResponseCache | None = None,
+) -> list[EmbedResult]:
+    """One EmbedResult per input, in order; never raises for one row's problem.
+
+    NULL/blank inputs give (None, None) without a call; identical texts are sent once; over-long
+    texts are truncated by tokens (or rejected with on-overlong=error); requests are planned
+    within `max_batch_inputs`/`max_batch_tokens` and run `concurrency` at a time. With
+    on-error=fail a provider failure (after the SDK's retries) raises ProviderError instead.
+    """
+    metrics = metrics or NullMetrics()
+    if cache is None:
+        cache = open_cache(settings.cache_dir)
+    results: list[EmbedResult] = [_EMPTY] * len(texts)
+    limit = min(
+        (x for x in (settings.max_input_tokens, embedder.max_input_tokens) if x), default=None
+    )
+
+    # Group rows by the exact text that will be sent (after truncation): each is sent once.
+    rows_by_text: dict[str, list[int]] = {}
+    tokens_by_text: dict[str, int] = {}
+    originals: dict[str, list[int]] = {}
+    for row, value in enumerate(texts):
+        if is_empty(value):
+            continue
+        metrics.incr("embed_rows")
+        problem = input_problem(value)
+        if problem:
+            results[row] = EmbedResult(None, problem)
+            continue
+        originals.setdefault(value, []).append(row)
+    for text, rows in originals.items():
+        try:
+            sent, tokens, error = _fit(embedder, text, limit, settings.on_overlong)
+        except FlinkRagError:
+            raise  # a configuration problem (e.g. the model cannot load) is not a row's fault
+        except Exception as err:  # a tokenizer choking on one text costs that row only
+            sent, tokens, error = "", 0, f"text cannot be tokenized ({type(err).__name__})"
+        if error is not None:
+            for row in rows:
+                results[row] = EmbedResult(None, error)
+            continue
+        if sent != text:
+            metrics.incr("embed_truncated", len(rows))
+        rows_by_text.setdefault(sent, []).extend(rows)
+        tokens_by_text[sent] = tokens
+
+    outcomes = _lookup_cache(embedder, list(rows_by_text), cache, metrics)
+    todo = [text for text in rows_by_text if text not in outcomes]
+    outcomes.update(_embed_planned(embedder, todo, tokens_by_text, settings, metrics))
+    _check_dimensions(embedder, outcomes)
+    _store_cache(embedder, todo, outcomes, cache)
+
+    first_provider_error: str | None = None
+    for text, rows in rows_by_text.items():
+        outcome = outcomes[text]
+        for row in rows:
+            results[row] = outcome
+        first_provider_error = first_provider_error or outcome.error
+    metrics.incr("embed_errors", sum(1 for r in results if r.error))
+    if settings.on_error == "fail" and first_provider_error:
+        raise ProviderError(
+            f"{first_provider_error} (flink-rag.embed.on-error=fail stops the job; set it to "
+            "'null' to keep going with NULL embeddings)"
+        )
+    return results
+
+
+def _fit(
+    embedder: Embedder, text: str, limit: int | None, on_overlong: str
+) -> tuple[str, int, str | None]:
+    """(text to send, its tokens, error): over-long text is truncated by tokens or refused."""
+    tokens = embedder.count_tokens(text)
+    if limit is None or tokens <= limit:
+        return text, tokens, None
+    if on_overlong == "error":
+        return (
+            text,
+            tokens,
+            (
+                f"text has {tokens} tokens, over the limit of {limit}; shorten it, or set "
+                "flink-rag.embed.on-overlong=truncate"
+            ),
+        )
+    cut = embedder.truncate(text, limit)
+    return cut, embedder.count_tokens(cut), None
+
+
+def _embed_planned(
+    embedder: Embedder,
+    texts: list[str],
+    tokens_by_text: dict[str, int],
+    settings: EmbedSettings,
+    metrics: Metrics,
+) -> dict[str, EmbedResult]:
+    if not texts:
+        return {}
+    batches = plan_batches(
+        [tokens_by_text[t] for t in texts], settings.max_batch_inputs, settings.max_batch_tokens
+    )
+
+    def run(indices: tuple[int, ...]) -> dict[str, EmbedResult]:
+        return _embed_bisecting(embedder, [texts[i] for i in indices], tokens_by_text, metrics)
+
+    outcomes: dict[str, EmbedResult] = {}
+    if len(batches) == 1 or settings.concurrency <= 1:
+        for batch in batches:
+            outcomes.update(run(batch.indices))
+        return outcomes
+    with ThreadPoolExecutor(max_workers=min(settings.concurrency, len(batches))) as pool:
+        for part in pool.map(run, [b.indices for b in batches]):
+            outcomes.update(part)
+    return outcomes
+
+
+def _embed_bisecting(
+    embedder: Embedder, texts: list[str], tokens_by_text: dict[str, int], metrics: Metrics
+) -> dict[str, EmbedResult]:
+    """Embed one request; if the provider rejects its content, split it to find the bad rows."""
+    started = time.perf_counter()
+    metrics.incr("embed_requests")
+    try:
+        vectors = embedder.embed_batch(texts)
+    except ProviderError as err:
+        metrics.observe("embed_latency_ms", (time.perf_counter() - started) * 1000)
+        if len(texts) > 1 and is_row_fault(err.status):
+            left, right = split_in_half(range(len(texts)))
+            found = _embed_bisecting(embedder, [texts[i] for i in left], tokens_by_text, metrics)
+            found.update(
+                _embed_bisecting(embedder, [texts[i] for i in right], tokens_by_text, metrics)
+            )
+            return found
+        return {text: EmbedResult(None, str(err)) for text in texts}
+    except Exception as err:  # a provider bug must cost rows, not the job
+        metrics.observe("embed_latency_ms", (time.perf_counter() - started) * 1000)
+        error = f"embedding failed unexpectedly ({type(err).__name__}: {err}); report this"
+        return {text: EmbedResult(None, error) for text in texts}
+    metrics.observe("embed_latency_ms", (time.perf_counter() - started) * 1000)
+    metrics.incr("embed_tokens", sum(tokens_by_text[t] for t in texts))
+    if len(vectors) != len(texts):
+        error = (
+            f"the provider returned {len(vectors)} vectors for {len(texts)} inputs; "
+            "check that the base URL serves an OpenAI-compatible /embeddings endpoint"
+        )
+        return {text: EmbedResult(None, error) for text in texts}
+    return {text: EmbedResult(_as_floats(v), None) for text, v in zip(texts, vectors, strict=True)}
+
+
+def _as_floats(vector: Any) -> list[float]:
+    return [float(x) for x in vector] if not isinstance(vector, list) else vector
+
+
+def _check_dimensions(embedder: Embedder, outcomes: dict[str, EmbedResult]) -> None:
+    """Every vector must have the model's dimension count and finite values."""
+    for text, outcome in outcomes.items():
+        vector = outcome.vector
+        if vector is None:
+            continue
+        if embedder.dimensions is None:
+            embedder.dimensions = len(vector)  # learnt once from the first answer
+        if len(vector) != embedder.dimensions:
+            outcomes[text] = EmbedResult(
+                None,
+                f"the provider returned a {len(vector)}-dimension vector, expected "
+                f"{embedder.dimensions}; check flink-rag.embed.model and .dimensions",
+            )
+        elif not math.isfinite(math.fsum(vector)):  # NaN/inf anywhere makes the sum non-finite
+            outcomes[text] = EmbedResult(None, "the provider returned NaN or infinite values")
+
+
+def _lookup_cache(
+    embedder: Embedder, texts: list[str], cache: ResponseCache | None, metrics: Metrics
+) -> dict[str, EmbedResult]:
+    if cache is None or not texts:
+        return {}
+    found: dict[str, EmbedResult] = {}
+    for text in texts:
+        vector = cache.get(
+            cache_key(embedder.provider, embedder.model, embedder.cache_params(), text)
+        )
+        if isinstance(vector, list):
+            found[text] = EmbedResult(vector, None)
+    metrics.incr("embed_cache_hits", len(found))
+    metrics.incr("embed_cache_misses", len(texts) - len(found))
+    return found
+
+
+def _store_cache(
+    embedder: Embedder,
+    texts: list[str],
+    outcomes: dict[str, EmbedResult],
+    cache: ResponseCache | None,
+) -> None:
+    if cache is None:
+        return
+    for text in texts:
+        vector = outcomes[text].vector
+        if vector is not None:  # errors are never cached
+            cache.set(
+                cache_key(embedder.provider, embedder.model, embedder.cache_params(), text), vector
+            )

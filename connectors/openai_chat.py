@@ -1,0 +1,317 @@
+"""Chat completions from any OpenAI-compatible endpoint, one row at a time or many overlapping.
+
+`complete_many` runs calls in a bounded thread pool (`concurrency`) so one slow answer never
+stalls the rest; results come back in input order and each is computed from its own request
+only (no shared mutable state between calls). The SDK retries 408/409/429/5xx/timeouts; after
+that a row gets an error text, or the job fails with on-error=fail.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from flink_rag.connectors.embedding import input_problem, is_empty
+from flink_rag.connectors.errors import InputError, ProviderError
+from flink_rag.connectors.metrics import Metrics, NullMetrics
+from flink_rag.connectors.openai_http import create_client, provider_error, resolve_api_key
+from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
+from flink_rag.connectors.settings import LlmSettings
+from flink_rag.connectors.structured_output import (
+    JSON_OBJECT,
+    JSON_SCHEMA,
+    answer_problem,
+    parse_schema,
+    response_format,
+)
+
+# Statuses with which a server refuses a `json_schema` response_format it does not know
+# (llama-cpp-python 0.3.x: 500 with a pydantic validation error naming response_format).
+_FORMAT_REJECTED = frozenset({400, 422, 500})
+# Longest wait for a slot of the client-side requests-per-minute limit before the row fails.
+RATE_LIMIT_MAX_WAIT_S = 120.0
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One row's request; `schema` (a dict or JSON text) asks for structured output."""
+
+    prompt: Any
+    system: str | None = None
+    schema: Mapping[str, Any] | str | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One row's answer. With an error, `text` is None - or the raw answer if it was invalid."""
+
+    text: str | None
+    error: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+
+
+_NULL = Completion(None, None)
+
+
+class ChatClient:
+    """One SDK client and one thread pool per worker, both created in `open()`."""
+
+    provider = "openai-chat"
+
+    def __init__(
+        self,
+        settings: LlmSettings,
+        metrics: Metrics | None = None,
+        cache: ResponseCache | None = None,
+        client: Any = None,
+    ):
+        """`client` may be any `openai.OpenAI`-compatible client (e.g. `AzureOpenAI`)."""
+        self.settings = settings
+        self.metrics = metrics or NullMetrics()
+        self._cache = cache
+        self._client: Any = client
+        self._pool: ThreadPoolExecutor | None = None
+        self._api_key: str | None = None
+        self._limiter: Any = None
+        # With "auto", None until the first structured call has probed the server.
+        self._style: str | None = None
+        self._style_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable before or after open(); the worker opens its own client and pool."""
+        state = {**self.__dict__, "_client": None, "_pool": None, "_limiter": None}
+        state.update(_cache=None, _api_key=None)
+        del state["_style_lock"], state["_open_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._style_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+
+    def open(self) -> None:
+        with self._open_lock:
+            self._open()
+
+    def _open(self) -> None:
+        if self._pool is not None:
+            return
+        s = self.settings
+        if self._client is None:
+            self._api_key = resolve_api_key(s.api_key, s.api_key_env, s.base_url, "llm")
+            self._client = create_client(
+                base_url=s.base_url,
+                api_key=self._api_key,
+                timeout_s=s.timeout_s,
+                max_retries=s.max_retries,
+                metrics=self.metrics,
+                prefix="llm",
+            )
+        self._pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="llm")
+        if self._cache is None:
+            self._cache = open_cache(s.cache_dir)
+        if s.requests_per_minute:
+            # pyrate-limiter: a thread-safe blocking limiter (aiolimiter is asyncio-only). The
+            # limit is per worker process: divide the account's RPM by the parallelism.
+            from pyrate_limiter import Duration, Limiter, Rate
+
+            self._limiter = Limiter(Rate(s.requests_per_minute, Duration.MINUTE))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> ChatClient:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def complete(
+        self, prompt: Any, system: str | None = None, schema: Mapping[str, Any] | str | None = None
+    ) -> Completion:
+        """One answer; never raises for the row's own problem (only with on-error=fail)."""
+        self.open()
+        return self._complete(ChatRequest(prompt, system, schema))
+
+    def complete_many(self, requests: Sequence[ChatRequest | str | None]) -> list[Completion]:
+        """Answers in input order, computed `concurrency` at a time."""
+        self.open()
+        assert self._pool is not None
+        items = [r if isinstance(r, ChatRequest) else ChatRequest(r) for r in requests]
+        if len(items) <= 1:
+            return [self._complete(r) for r in items]
+        return list(self._pool.map(self._complete, items))
+
+    # -- one row -------------------------------------------------------------------------
+
+    def _complete(self, request: ChatRequest) -> Completion:
+        if is_empty(request.prompt):
+            return _NULL
+        self.metrics.incr("llm_rows")
+        problem = input_problem(request.prompt, "LLM_COMPLETE prompt")
+        if problem is None and request.system is not None:
+            problem = input_problem(request.system, "LLM_COMPLETE system prompt")
+        schema: dict[str, Any] | None = None
+        if problem is None and request.schema is not None and not is_empty(request.schema):
+            try:
+                schema = parse_schema(request.schema)
+            except InputError as err:
+                problem = str(err)
+        if problem is not None:
+            self.metrics.incr("llm_errors")
+            return Completion(None, problem)
+
+        key = self._cache_key(request, schema)
+        cached = self._cache.get(key) if self._cache is not None else None
+        if isinstance(cached, dict) and isinstance(cached.get("text"), str):
+            self.metrics.incr("llm_cache_hits")
+            return Completion(cached["text"], None, cached.get("pt"), cached.get("ct"), 0)
+        if self._cache is not None:
+            self.metrics.incr("llm_cache_misses")
+
+        completion = self._call(request, schema)
+        if completion.error:
+            self.metrics.incr("llm_errors")
+        elif self._cache is not None:  # errors are never cached
+            value = {
+                "text": completion.text,
+                "pt": completion.prompt_tokens,
+                "ct": completion.completion_tokens,
+            }
+            self._cache.set(key, value)
+        return completion
+
+    def _call(self, request: ChatRequest, schema: dict[str, Any] | None) -> Completion:
+        s = self.settings
+        messages: list[dict[str, str]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.append({"role": "user", "content": request.prompt})
+        body: dict[str, Any] = {"model": s.model, "messages": messages}
+        if s.temperature is not None:
+            body["temperature"] = s.temperature
+        if s.max_tokens is not None:
+            body["max_tokens"] = s.max_tokens
+        if s.seed is not None:
+            body["seed"] = s.seed
+
+        started = time.perf_counter()
+        try:
+            response = self._create(body, schema)
+        except Exception as err:
+            latency = _ms_since(started)
+            self.metrics.observe("llm_latency_ms", latency)
+            failure = provider_error(
+                err,
+                what=f"chat completion with {s.model!r}",
+                section="llm",
+                base_url=s.base_url,
+                timeout_s=s.timeout_s,
+                max_retries=s.max_retries,
+                api_key=self._api_key,
+            )
+            if s.on_error == "fail":
+                raise failure from err
+            return Completion(None, str(failure), latency_ms=latency)
+        latency = _ms_since(started)
+        self.metrics.observe("llm_latency_ms", latency)
+
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None)
+        completion_tokens = getattr(usage, "completion_tokens", None)
+        self.metrics.incr("llm_prompt_tokens", prompt_tokens or 0)
+        self.metrics.incr("llm_completion_tokens", completion_tokens or 0)
+        choice = response.choices[0] if response.choices else None
+        text = choice.message.content if choice is not None else None
+        error = None
+        if schema is not None:
+            error = answer_problem(text, schema)
+            if error and choice is not None and choice.finish_reason == "length":
+                error += (
+                    f" (the answer was cut at {s.max_tokens} tokens; "
+                    "raise flink-rag.llm.max-tokens)"
+                )
+            if error:
+                self.metrics.incr("llm_invalid_output")
+        elif text is None:
+            error = "the model gave no answer text"
+        return Completion(text, error, prompt_tokens, completion_tokens, latency)
+
+    def _create(self, body: dict[str, Any], schema: dict[str, Any] | None) -> Any:
+        """One SDK call (with the SDK's retries); negotiates the structured output style."""
+        if self._limiter is not None and not self._limiter.try_acquire(
+            "llm", timeout=RATE_LIMIT_MAX_WAIT_S
+        ):
+            raise ProviderError(
+                f"no slot under flink-rag.llm.requests-per-minute="
+                f"{self.settings.requests_per_minute} within {RATE_LIMIT_MAX_WAIT_S:g}s; "
+                "raise the limit or lower the input rate"
+            )
+        if schema is None:
+            self.metrics.incr("llm_requests")
+            return self._client.chat.completions.create(**body)
+        style = self._style or self.settings.structured_output
+        if style == "auto":
+            with self._style_lock:  # one probe per client; the other rows wait for its verdict
+                if self._style is None:
+                    probed = self._probe_json_schema(body, schema)
+                    if probed is not None:
+                        return probed
+                style = self._style or JSON_SCHEMA
+        self.metrics.incr("llm_requests")
+        return self._client.chat.completions.create(
+            **body, response_format=response_format(schema, style)
+        )
+
+    def _probe_json_schema(self, body: dict[str, Any], schema: dict[str, Any]) -> Any:
+        """Try `json_schema` once without retries; settle the style from the answer.
+
+        llama-cpp-python rejects `json_schema` with a validation error (HTTP 500 in 0.3.x, which
+        the SDK would otherwise retry for a minute); it needs `json_object` + `schema`. Any
+        other failure leaves the style open and the row is sent again with the SDK's retries.
+        """
+        import openai
+
+        self.metrics.incr("llm_requests")
+        try:
+            answer = self._client.with_options(max_retries=0).chat.completions.create(
+                **body, response_format=response_format(schema, JSON_SCHEMA)
+            )
+        except openai.APIStatusError as err:
+            text = str(err)
+            if err.status_code in _FORMAT_REJECTED and "response_format" in text:
+                self._style = JSON_OBJECT
+            return None
+        except openai.APIError:
+            return None
+        self._style = JSON_SCHEMA
+        return answer
+
+    def _cache_key(self, request: ChatRequest, schema: dict[str, Any] | None) -> str:
+        s = self.settings
+        params = {
+            "base_url": s.base_url,
+            "temperature": s.temperature,
+            "max_tokens": s.max_tokens,
+            "seed": s.seed,
+            "schema": schema,
+        }
+        value = {"system": request.system, "prompt": request.prompt}
+        return cache_key(self.provider, s.model, params, value)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

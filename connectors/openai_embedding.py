@@ -1,0 +1,98 @@
+"""Embeddings from any OpenAI-compatible `/embeddings` endpoint (OpenAI, Azure, vLLM, llama.cpp)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flink_rag.connectors.embedding import Embedder
+from flink_rag.connectors.metrics import Metrics, NullMetrics
+from flink_rag.connectors.openai_http import create_client, provider_error, resolve_api_key
+from flink_rag.connectors.settings import OPENAI_MAX_INPUT_TOKENS, EmbedSettings
+from flink_rag.connectors.tokens import TokenCounter
+
+# Native sizes, so a wrong-size answer is caught on the first row rather than learnt from it.
+KNOWN_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+class OpenAIEmbedder(Embedder):
+    """One SDK client per worker, created in `open()`; the SDK retries, we count."""
+
+    provider = "openai"
+
+    def __init__(self, settings: EmbedSettings, metrics: Metrics | None = None):
+        self.settings = settings
+        self.metrics = metrics or NullMetrics()
+        self.model = settings.model
+        self.dimensions = settings.dimensions or KNOWN_DIMENSIONS.get(settings.model)
+        self.max_input_tokens = settings.max_input_tokens or OPENAI_MAX_INPUT_TOKENS
+        self._client: Any = None
+        self._counter: TokenCounter | None = None
+        self._api_key: str | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable before or after open(); the worker opens its own client."""
+        return {**self.__dict__, "_client": None, "_counter": None, "_api_key": None}
+
+    def open(self) -> None:
+        if self._client is not None:
+            return
+        s = self.settings
+        self._api_key = resolve_api_key(s.api_key, s.api_key_env, s.base_url, "embed")
+        self._client = create_client(
+            base_url=s.base_url,
+            api_key=self._api_key,
+            timeout_s=s.timeout_s,
+            max_retries=s.max_retries,
+            metrics=self.metrics,
+            prefix="embed",
+        )
+
+    def _tokens(self) -> TokenCounter:
+        if self._counter is None:
+            self._counter = TokenCounter(self.model)
+        return self._counter
+
+    def count_tokens(self, text: str) -> int:
+        return self._tokens().count(text)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return self._tokens().truncate(text, max_tokens)
+
+    def cache_params(self) -> dict[str, Any]:
+        return {"base_url": self.settings.base_url, "dimensions": self.settings.dimensions}
+
+    def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        self.open()
+        s = self.settings
+        request: dict[str, Any] = {
+            "model": self.model,
+            "input": list(texts),
+            # float: every compatible server speaks it; base64 is OpenAI-only in places.
+            "encoding_format": "float",
+        }
+        if s.dimensions:  # only text-embedding-3-* accept it; others reject the field
+            request["dimensions"] = s.dimensions
+        try:
+            response = self._client.embeddings.create(**request)
+            data = sorted(response.data, key=lambda item: item.index)
+            return [list(item.embedding) for item in data]
+        except Exception as err:
+            raise provider_error(
+                err,
+                what=f"embedding {len(texts)} text(s) with {self.model!r}",
+                section="embed",
+                base_url=s.base_url,
+                timeout_s=s.timeout_s,
+                max_retries=s.max_retries,
+                api_key=self._api_key,
+            ) from err
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

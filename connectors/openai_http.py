@@ -1,0 +1,160 @@
+"""The openai SDK client both model connectors share: key lookup, retries, metrics, errors.
+
+Retries are the SDK's own (408/409/429/5xx/timeouts, capped jittered backoff that honours
+`retry-after`/`retry-after-ms`); nothing here loops again. The SDK has no retry callback, so
+an httpx event hook watches every attempt: a request carrying `x-stainless-retry-count > 0` is
+a retry, a 429 response is a rate limit. SDK exceptions become ProviderError with a message
+that says what failed and what to do; the API key never appears in it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from flink_rag.connectors.errors import ConfigError, ProviderError
+from flink_rag.connectors.metrics import Metrics
+
+# Servers on this machine (llama.cpp, vLLM, Ollama) ignore the key but the SDK requires one.
+LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+_KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}")
+_MAX_DETAIL = 300
+
+
+def is_local_url(base_url: str | None) -> bool:
+    host = urlsplit(base_url or "").hostname or ""
+    return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def resolve_api_key(
+    api_key: str | None, api_key_env: str, base_url: str | None, section: str
+) -> str:
+    """The key to send; a local server gets a placeholder, a remote one must have a key."""
+    if api_key:
+        return api_key
+    if is_local_url(base_url):
+        return LOCAL_PLACEHOLDER_KEY
+    where = base_url or "the OpenAI API"
+    raise ConfigError(
+        f"no API key for {where}: set the environment variable {api_key_env} (or "
+        f"{api_key_env}_FILE naming a file that holds it), or name another variable with "
+        f"'flink-rag.{section}.api-key-env'"
+    )
+
+
+def create_client(
+    *,
+    base_url: str | None,
+    api_key: str,
+    timeout_s: float,
+    max_retries: int,
+    metrics: Metrics,
+    prefix: str,
+) -> Any:
+    """An `openai.OpenAI` counting retries and 429s as `<prefix>_retries`, `_rate_limited`."""
+    import openai
+
+    def on_request(request: Any) -> None:
+        try:
+            retry = int(request.headers.get("x-stainless-retry-count", "0"))
+        except ValueError:
+            retry = 0
+        if retry > 0:
+            metrics.incr(f"{prefix}_retries")
+
+    def on_response(response: Any) -> None:
+        if response.status_code == 429:
+            metrics.incr(f"{prefix}_rate_limited")
+
+    http_client = openai.DefaultHttpxClient(
+        event_hooks={"request": [on_request], "response": [on_response]}
+    )
+    return openai.OpenAI(
+        base_url=base_url,
+        api_key=api_key,
+        max_retries=max_retries,
+        timeout=timeout_s,
+        http_client=http_client,
+    )
+
+
+def redact(text: str, api_key: str | None = None) -> str:
+    """`text` without the key or anything shaped like one, shortened for a row's error."""
+    if api_key and api_key != LOCAL_PLACEHOLDER_KEY:
+        text = text.replace(api_key, "***")
+    text = _KEY_LIKE.sub("***", text)
+    return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "..."
+
+
+def provider_error(
+    err: Exception,
+    *,
+    what: str,
+    section: str,
+    base_url: str | None,
+    timeout_s: float,
+    max_retries: int,
+    api_key: str | None = None,
+) -> ProviderError:
+    """A ProviderError that says what failed, how often it was tried, and what to do."""
+    import openai
+
+    if isinstance(err, ProviderError):
+        return err
+    where = base_url or "the OpenAI API"
+    tries = f"after {max_retries} retries" if max_retries else "with retries off"
+    opt = f"flink-rag.{section}"
+    if isinstance(err, openai.APITimeoutError):
+        return ProviderError(
+            f"{what} timed out ({timeout_s:g}s per attempt, {tries}) at {where}; "
+            f"raise '{opt}.timeout' or lower '{opt}.concurrency'",
+            retryable=True,
+        )
+    if isinstance(err, openai.APIConnectionError):
+        return ProviderError(
+            f"{what} could not reach {where} ({tries}); check '{opt}.base-url' and that the "
+            "server is running",
+            retryable=True,
+        )
+    if isinstance(err, openai.APIStatusError):
+        status = err.status_code
+        detail = redact(_detail(err), api_key)
+        if status == 429:
+            advice = f"lower '{opt}.concurrency' or raise '{opt}.max-retries'" + (
+                f", or set '{opt}.requests-per-minute'" if section == "llm" else ""
+            )
+        elif status in (401, 403):
+            advice = "check the API key (the env var named by api-key-env) and its permissions"
+        elif status == 404:
+            advice = f"check '{opt}.model' and '{opt}.base-url'"
+        elif status >= 500:
+            advice = "the provider failed; it was retried - try again later"
+        else:
+            advice = "the provider rejected the request as sent; fix the input or options"
+        return ProviderError(
+            f"{what} failed with HTTP {status} at {where} ({tries}): {detail}; {advice}",
+            status=status,
+            retryable=status in (408, 409, 429) or status >= 500,
+        )
+    if isinstance(err, openai.APIResponseValidationError | ValueError):
+        return ProviderError(
+            f"{what} got a response from {where} that is not valid OpenAI JSON "
+            f"({type(err).__name__}: truncated, or not an OpenAI-compatible server); retry the "
+            f"rows, and check that '{opt}.base-url' is an OpenAI-compatible /v1 URL",
+            retryable=False,
+        )
+    return ProviderError(
+        f"{what} failed at {where}: {type(err).__name__}: {redact(str(err), api_key)}",
+        retryable=False,
+    )
+
+
+def _detail(err: Any) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, dict):
+        message = body.get("message") or (body.get("error") or {}).get("message")
+        if message:
+            return str(message)
+    return str(getattr(err, "message", "") or err)
