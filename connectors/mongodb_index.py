@@ -15,12 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flink_rag.connectors.errors import ConfigError, IndexNotReadyError
-from flink_rag.connectors.vector_scoring import normalize_similarity
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.operations import SearchIndexModel
+
+from flink_rag.connectors.errors import ConfigError, IndexNotReadyError
+from flink_rag.connectors.vector_scoring import normalize_similarity
 
 DESCRIPTOR_COLLECTION = "flink_rag_indexes"
 MAX_DIMENSIONS = 8192

@@ -19,6 +19,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+
 from flink_rag.connectors.errors import (
     ConfigError,
     DimensionMismatchError,
@@ -39,9 +43,6 @@ from flink_rag.connectors.vector_pipeline import (
     search_pipeline,
 )
 from flink_rag.connectors.vector_scoring import as_vector, scores, top_k
-from pymongo import MongoClient
-from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flink_rag.connectors.errors import InputError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
+
+from flink_rag.connectors.errors import InputError
 
 JSON_SCHEMA = "json_schema"
 JSON_OBJECT = "json_object"

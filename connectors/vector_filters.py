@@ -21,6 +21,7 @@ from bson.errors import BSONError
 from bson.json_util import DEFAULT_JSON_OPTIONS
 from bson.json_util import object_pairs_hook as _bson_pairs_hook
 from bson.regex import Regex
+
 from flink_rag.connectors.errors import FilterError
 
 # The operators $vectorSearch accepts in `filter`.

@@ -32,7 +32,11 @@ def build_zip(output: Path = DEFAULT_OUTPUT, root: Path = REPO_ROOT) -> Path:
     for source, target in LAYOUT.items():
         base = root / source
         for path in sorted(base.rglob("*")):
-            if path.is_file() and path.suffix in SHIPPED_SUFFIXES and "__pycache__" not in path.parts:
+            if (
+                path.is_file()
+                and path.suffix in SHIPPED_SUFFIXES
+                and "__pycache__" not in path.parts
+            ):
                 entries.append((path, f"{target}/{path.relative_to(base).as_posix()}"))
     output.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as zf:

@@ -3,6 +3,7 @@ similarities, truncation by tokens counted."""
 
 import numpy as np
 import pytest
+
 from flink_rag.connectors.embedding import create_embedder, embed_texts
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.settings import EmbedSettings

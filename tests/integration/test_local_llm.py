@@ -5,6 +5,7 @@ import json
 from dataclasses import replace
 
 import pytest
+
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.openai_chat import ChatClient, ChatRequest
 from flink_rag.connectors.settings import LlmSettings

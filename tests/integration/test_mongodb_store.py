@@ -19,6 +19,7 @@ import numpy as np
 import pymongo
 import pytest
 from bson import ObjectId
+
 from flink_rag.connectors.errors import (
     ConfigError,
     DimensionMismatchError,
@@ -31,7 +32,6 @@ from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.mongodb_index import DESCRIPTOR_COLLECTION, describe
 from flink_rag.connectors.mongodb_store import VectorStore
 from flink_rag.connectors.settings import StoreSettings
-
 from flink_rag.index_cli import add_arguments, run
 from flink_rag.local.session import shared_stack
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from flink_rag.bench import fake_responses as fake
 from flink_rag.bench.load_server import LoadServer
 from flink_rag.connectors.embedding import create_embedder, embed_texts

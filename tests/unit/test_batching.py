@@ -1,6 +1,7 @@
 """Request planning: both provider caps hold, order is kept, bisecting halves a batch."""
 
 import pytest
+
 from flink_rag.connectors.batching import Batch, is_row_fault, plan_batches, split_in_half
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
+
 from flink_rag.connectors.embedding import Embedder, EmbedResult, embed_texts
 from flink_rag.connectors.errors import ProviderError
 from flink_rag.connectors.metrics import RecordingMetrics

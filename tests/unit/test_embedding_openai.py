@@ -1,6 +1,7 @@
 """OpenAI-compatible embedder and client setup: keys, local placeholders, redaction."""
 
 import pytest
+
 from flink_rag.connectors.embedding import create_embedder
 from flink_rag.connectors.errors import ConfigError
 from flink_rag.connectors.openai_embedding import OpenAIEmbedder

@@ -1,6 +1,7 @@
 """Offline token counting: the UTF-8 byte bound and its truncation."""
 
 import pytest
+
 from flink_rag.connectors.tokens import TokenCounter, truncate_utf8, utf8_bytes
 
 pytestmark = pytest.mark.unit

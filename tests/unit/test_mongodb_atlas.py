@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pymongo.errors import OperationFailure
+
 from flink_rag.connectors import mongodb_index, mongodb_store
 from flink_rag.connectors.errors import (
     DimensionMismatchError,
@@ -27,7 +29,6 @@ from flink_rag.connectors.mongodb_index import (
 )
 from flink_rag.connectors.mongodb_store import VectorStore
 from flink_rag.connectors.settings import StoreSettings
-from pymongo.errors import OperationFailure
 
 pytestmark = pytest.mark.unit
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import httpx2
 import openai
 import pytest
+
 from flink_rag.connectors.errors import ProviderError
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.openai_chat import ChatClient, ChatRequest, Completion

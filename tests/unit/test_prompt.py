@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from flink_rag.connectors.errors import InputError
 from flink_rag.connectors.prompt import format_hit, hits_from_json, render_prompt
 

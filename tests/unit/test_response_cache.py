@@ -1,6 +1,7 @@
 """The disk cache: stable keys over every deciding part, shared between handles."""
 
 import pytest
+
 from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
 
 pytestmark = pytest.mark.unit

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from flink_rag.connectors.errors import InputError
 from flink_rag.connectors.structured_output import (
     answer_problem,

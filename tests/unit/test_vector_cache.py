@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from flink_rag.connectors.vector_cache import VectorCache
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from bson import ObjectId
+
 from flink_rag.connectors.errors import FilterError, InputError
 from flink_rag.connectors.vector_filters import (
     SUPPORTED_OPERATORS,

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from bson import Decimal128, ObjectId
+
 from flink_rag.connectors.vector_hits import Hit, get_path, json_safe, lookup_json
 
 pytestmark = pytest.mark.unit

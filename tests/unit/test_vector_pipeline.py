@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flink_rag.connectors.errors import InputError
 from flink_rag.connectors.vector_pipeline import (
     MAX_NUM_CANDIDATES,

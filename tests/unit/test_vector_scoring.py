@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from flink_rag.connectors.errors import ConfigError, DimensionMismatchError, InputError
 from flink_rag.connectors.vector_scoring import (
     as_vector,

@@ -1,0 +1,26 @@
+"""Shared fixtures. `local_stack` brings Kafka, the MongoDB stand-in and the LLM server up once
+per session (reusing whatever already runs) and yields their `Endpoints`."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from flink_rag.local.session import shared_stack
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    # A CI cancel or `timeout` sends SIGTERM; as KeyboardInterrupt it still runs session
+    # teardown, so the stack processes the tests started are stopped, not leaked.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+@pytest.fixture(scope="session")
+def local_stack():
+    with shared_stack() as endpoints:
+        yield endpoints

@@ -1,0 +1,74 @@
+"""Flink test fixtures: a TableEnvironment with real Python worker processes and the flink-rag
+functions registered; Flink tests that read or write Kafka get just the local Kafka broker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from flink_rag.local.session import shared_stack
+
+# Read when the JVM gateway starts (the first TableEnvironment of the pytest process), so they
+# are set here, before any test module builds one: real worker processes and a capped heap.
+os.environ.setdefault("_python_worker_execution_mode", "process")
+os.environ.setdefault("JVM_ARGS", "-Xmx512m")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def local_kafka():
+    with shared_stack(["kafka"]) as endpoints:
+        yield endpoints.kafka_bootstrap
+
+
+@pytest.fixture
+def udf_env() -> Callable[..., Any]:
+    """`udf_env({"flink-rag.llm.base-url": ...}, **table_options)`: a streaming
+    TableEnvironment (parallelism 1) with the flink-rag options and functions."""
+
+    def make(options: Mapping[str, str] | None = None, **table_options: str) -> Any:
+        from flink_rag.airline.flink_job import table_env
+        from flink_rag.udfs import configure, register
+
+        t_env = table_env(options={k.replace("__", "."): v for k, v in table_options.items()})
+        configure(t_env, dict(options or {}))
+        register(t_env)
+        return t_env
+
+    return make
+
+
+def collect(t_env: Any, query: str) -> list[tuple]:
+    """All rows of a bounded query, as tuples."""
+    with t_env.execute_sql(query).collect() as results:
+        return [tuple(row) for row in results]
+
+
+def strings_table(t_env: Any, name: str, column: str, values: list[str | None]) -> None:
+    """A temporary view `name(id INT, <column> STRING)` of `values` (NULLs allowed).
+
+    A VALUES literal would not do: the planner folds constant arguments, and PyFlink's pandas
+    UDF operator fails on a call with no column argument.
+    """
+    from pyflink.table import DataTypes
+
+    schema = DataTypes.ROW(
+        [DataTypes.FIELD("id", DataTypes.INT()), DataTypes.FIELD(column, DataTypes.STRING())]
+    )
+    t_env.create_temporary_view(name, t_env.from_elements(list(enumerate(values)), schema))
+
+
+@pytest.fixture
+def load_server() -> Iterator[Any]:
+    """The deterministic OpenAI-compatible server, in its own process (the worker's calls must
+    not compete with the driver's GIL)."""
+    from flink_rag.bench.server_process import LoadServerProcess
+
+    server = LoadServerProcess(latency_ms=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
