@@ -1,0 +1,26 @@
+"""Flink SQL functions (Python UDFs): EMBED, VECTOR_LOOKUP, LLM_COMPLETE and helpers.
+
+`register(t_env)` runs `sql/functions.sql`; `configure(t_env, {...})` sets the `flink-rag.*`
+job parameters the functions read. PyFlink is imported only by the function modules.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from flink_rag.udfs.config import configure
+
+FUNCTIONS_SQL = "functions.sql"
+
+
+def register(t_env: Any) -> None:
+    """Create the temporary system functions of `functions.sql` in `t_env`."""
+    from flink_rag.airline.sql_files import split_statements
+
+    text = (resources.files("flink_rag.sql") / FUNCTIONS_SQL).read_text(encoding="utf-8")
+    for statement in split_statements(text):
+        t_env.execute_sql(statement)
+
+
+__all__ = ["configure", "register"]
