@@ -1,8 +1,8 @@
 """The `flink-rag` command line.
 
-Each subcommand lives with the code it drives and contributes one `add_parser(subparsers)`
-function that sets `func` (taking the parsed args, returning an exit code). To add a command,
-append its module to COMMAND_MODULES.
+Each subcommand lives with the code it drives: a module in COMMAND_MODULES contributes an
+`add_parser(subparsers)` that sets `func`; a module in RUN_COMMANDS exposes
+`add_arguments(parser)` and `run(args)`. `func`/`run` take the parsed args and return an exit code.
 """
 
 from __future__ import annotations
@@ -19,6 +19,18 @@ COMMAND_MODULES = (
     "flink_rag.packaging",
 )
 
+# Commands whose module exposes `add_arguments(parser)` and `run(args)`: name -> (module, help).
+RUN_COMMANDS = {
+    "demo": (
+        "flink_rag.airline.demo",
+        "load sample airline data, ingest it, and run the rebooking job end to end",
+    ),
+    "bench": (
+        "flink_rag.bench.cli",
+        "measure EMBED, LLM_COMPLETE and VECTOR_LOOKUP against native ML_PREDICT and the limit",
+    ),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -29,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(subparsers)
+    for name, (module_name, help_text) in RUN_COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(func=module.run)
     return parser
 
 

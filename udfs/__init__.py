@@ -16,7 +16,7 @@ FUNCTIONS_SQL = "functions.sql"
 
 def register(t_env: Any) -> None:
     """Create the temporary system functions of `functions.sql` in `t_env`."""
-    from flink_rag.airline.sql_files import split_statements
+    from flink_rag.sql.files import split_statements
 
     text = (resources.files("flink_rag.sql") / FUNCTIONS_SQL).read_text(encoding="utf-8")
     for statement in split_statements(text):

@@ -1,0 +1,274 @@
+"""The airline rebooking demo: data -> Kafka -> ingestion -> rebooking job -> a cancellation
+-> recommendations printed as they arrive -> clean exit with a summary.
+
+Local defaults (Kafka, MongoDB stand-in, MiniLM embeddings, the local LLM); with
+OPENAI_API_KEY, MONGODB_URI or KAFKA_BOOTSTRAP_SERVERS set, the same run uses those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flink_rag.airline import checks, dataset, ingest, kafka_io, rebooking
+from flink_rag.airline.events import make_event
+
+DEFAULT_TIMEOUT_S = 900.0
+SETTLE_S = 20.0  # after the job runs: time to read the CRM tables before the event
+# Deterministic, short answers: a replay after a restart asks the same question and, with
+# the response cache, gets the same answer.
+JOB_OPTIONS = {"flink-rag.llm.temperature": "0", "flink-rag.llm.max-tokens": "200"}
+
+
+@dataclass
+class Summary:
+    flight_id: str
+    affected: int
+    grounded: int = 0
+    dead_lettered: int = 0
+    not_grounded: list[str] = field(default_factory=list)  # recommendations failing checks
+    duplicates: list[str] = field(default_factory=list)  # keys written twice for the event
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    pipeline_s: float = 0.0  # from the injected event to the last output
+
+    @property
+    def complete(self) -> bool:
+        return (
+            self.grounded + self.dead_lettered == self.affected
+            and not self.not_grounded
+            and not self.duplicates
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=dataset.DEFAULT_SEED, help="data seed")
+    parser.add_argument(
+        "--bookings-per-flight",
+        type=int,
+        default=dataset.DEFAULT_BOOKINGS_PER_FLIGHT,
+        help="scale knob: bookings (= passengers affected by the cancellation) per flight",
+    )
+    parser.add_argument("--days", type=int, default=dataset.DEFAULT_DAYS, help="days of flights")
+    parser.add_argument("--flight", help="flight id to cancel (default: one with alternatives)")
+    parser.add_argument("--data-dir", type=Path, help="where to write the JSONL files")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for outputs"
+    )
+    parser.add_argument(
+        "--skip-ingest", action="store_true", help="reuse the MongoDB collections as they are"
+    )
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave the local stack running at the end"
+    )
+
+
+def _say(msg: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _configure_providers(llm_base_url: str, cache_dir: Path) -> None:
+    """Point the UDFs at the local LLM and embeddings unless the environment chose others.
+
+    Set before the first Flink job: the Python workers inherit this environment."""
+    if os.environ.get("OPENAI_API_KEY"):
+        os.environ.setdefault("FLINK_RAG_EMBED_PROVIDER", "openai")
+        return
+    os.environ.setdefault("FLINK_RAG_EMBED_PROVIDER", "local")
+    os.environ.setdefault("FLINK_RAG_CACHE_DIR", str(cache_dir))
+    os.environ.setdefault("FLINK_RAG_LLM_BASE_URL", llm_base_url)
+    os.environ.setdefault("FLINK_RAG_LLM_MODEL", "smollm2")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _print_output(topic: str, key: str, value: dict | None, event_id: str) -> None:
+    if value is None:
+        print(f"  retracted {key}", flush=True)
+    elif value.get("event_id") != event_id:
+        return  # an earlier run's record
+    elif topic == rebooking.RECOMMENDATION_TOPIC:
+        print(
+            f"  RECOMMENDATION {key}: {value.get('recommended_flight_id')} "
+            f"| {value.get('compensation')} | {value.get('priority')} "
+            f"| {(value.get('reason') or '')[:100]}",
+            flush=True,
+        )
+    else:
+        detail = value.get("error") or (value.get("raw_answer") or "")[:100]
+        print(f"  DEAD LETTER {key}: {value.get('reason')} {detail}", flush=True)
+
+
+def run_scenario(
+    kafka_bootstrap: str,
+    mongodb_uri: str,
+    data: dataset.Dataset,
+    flight: dict,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    skip_ingest: bool = False,
+    say: Callable[[str], None] = _say,
+    options: dict[str, str] | None = None,
+) -> Summary:
+    """Load, ingest, start the job, cancel `flight`, collect outputs; the job is cancelled
+    before returning."""
+    started = time.monotonic()
+    counts = kafka_io.load_dataset(kafka_bootstrap, data)
+    say(f"loaded Kafka topics: {counts}")
+    if not skip_ingest:
+        for kind in ("policies", "flights"):
+            result = ingest.run(kind, kafka_bootstrap, mongodb_uri, progress=say)
+            say(f"ingested {result.documents} {kind} documents ({result.dimensions} dims)")
+
+    run_id = uuid.uuid4().hex[:8]
+    params = rebooking.sql_params(
+        kafka_bootstrap,
+        group_id=f"flink-rag-demo-{run_id}",
+        events_startup_mode="timestamp",
+        events_startup_timestamp=int(time.time() * 1000),
+    )
+    say("starting the rebooking job")
+    job = rebooking.submit(params, options={**JOB_OPTIONS, **(options or {})})
+    summary = Summary(flight["flight_id"], len(data.bookings_on(flight["flight_id"])))
+    try:
+        _wait_running(job, timeout_s)
+        time.sleep(SETTLE_S)
+        event = make_event(f"DEMO-{run_id}", flight, reason="technical fault on the aircraft")
+        with rebooking.OutputReader(kafka_bootstrap, f"flink-rag-demo-reader-{run_id}") as reader:
+            injected = time.monotonic()
+            kafka_io.produce(
+                kafka_bootstrap, "flight_events", [(flight["flight_id"], dataset.dumps(event))]
+            )
+            say(
+                f"cancelled {flight['flight_id']} ({flight['origin']}->{flight['destination']}, "
+                f"{flight['departure_time']}): {summary.affected} passengers affected"
+            )
+
+            booked = {b["booking_id"] for b in data.bookings_on(flight["flight_id"])}
+            answered: set[str] = set()  # output keys of this event, as printed
+
+            def mine(out: rebooking.Outputs) -> tuple[list[dict], list[dict]]:
+                recs = [
+                    v for v in out.recommendations.values() if v["event_id"] == event["event_id"]
+                ]
+                dead = [
+                    v for v in out.dead_letters.values() if v.get("event_id") == event["event_id"]
+                ]
+                return recs, dead
+
+            def done(out: rebooking.Outputs) -> bool:
+                recs, dead = mine(out)
+                return len(recs) + len(dead) >= summary.affected
+
+            def on_record(topic: str, key: str, value: dict | None) -> None:
+                if value is not None and value.get("event_id") != event["event_id"]:
+                    return  # an earlier run's record
+                if value is None and event["event_id"] not in key and key not in booked:
+                    return
+                _print_output(topic, key, value, event["event_id"])
+                if value is None:
+                    answered.discard(key)
+                else:
+                    answered.add(key)
+                say(f"progress: {len(answered)}/{summary.affected} passengers answered")
+
+            reader.wait_for(done, timeout_s, on_record)
+            summary.pipeline_s = time.monotonic() - injected
+            recs, dead = mine(reader.outputs)
+            ours = {r["booking_id"] for r in recs} | {
+                f"booking@{b['booking_id']}@{event['event_id']}"
+                for b in data.bookings_on(flight["flight_id"])
+            }
+            summary.duplicates = [k for k in reader.outputs.keys_written_twice if k in ours]
+    finally:
+        say("cancelling the rebooking job")
+        job.cancel().result()
+    summary.grounded = len(recs)
+    summary.dead_lettered = len(dead)
+    for rec in recs:
+        problems = checks.recommendation_problems(rec, data)
+        if problems:
+            summary.not_grounded.append(f"{rec['booking_id']}: {'; '.join(problems)}")
+    for d in dead:
+        summary.dead_letter_reasons[d["reason"]] = (
+            summary.dead_letter_reasons.get(d["reason"], 0) + 1
+        )
+    summary.elapsed_s = time.monotonic() - started
+    return summary
+
+
+def _wait_running(job, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = job.get_job_status().result().name
+        if status == "RUNNING":
+            return
+        if status in ("FAILED", "CANCELED", "FINISHED"):
+            raise RuntimeError(f"the rebooking job is {status}; see the Flink log above")
+        time.sleep(1.0)
+    raise TimeoutError(f"the rebooking job did not reach RUNNING within {timeout_s:g} s")
+
+
+def run(args: argparse.Namespace) -> int:
+    from flink_rag.local.endpoints import endpoints
+    from flink_rag.local.session import shared_stack
+    from flink_rag.local.stack import Stack
+
+    t0 = time.monotonic()
+    names = ["kafka", "mongo"] + ([] if os.environ.get("OPENAI_API_KEY") else ["llm"])
+    _say(f"starting the local stack ({', '.join(names)}; services set in the env are used as is)")
+    if args.keep_running:
+        stack = Stack()
+        for line in stack.up(names, owner="cli"):  # as `flink-rag local up`: stays up
+            _say(line)
+        context: Any = contextlib.nullcontext(endpoints(stack.config))
+    else:
+        # A lease on the shared stack: nobody stops it under us, and on exit what was
+        # started for this run is stopped unless another session still uses it.
+        context = shared_stack(names)
+    with context as ep:
+        _configure_providers(ep.llm_base_url, Stack().config.home / "cache")
+        data = dataset.generate(args.seed, args.bookings_per_flight, args.days)
+        data_dir = args.data_dir or Stack().config.home / "airline-data"
+        dataset.write_files(data, data_dir)
+        _say(
+            f"generated {len(data.flights)} flights, {len(data.customers)} customers, "
+            f"{len(data.bookings)} bookings, {len(data.policies)} policy passages -> {data_dir}"
+        )
+        flight = data.flight(args.flight) if args.flight else checks.pick_flight(data)
+        summary = run_scenario(
+            ep.kafka_bootstrap,
+            ep.mongodb_uri,
+            data,
+            flight,
+            timeout_s=args.timeout,
+            skip_ingest=args.skip_ingest,
+        )
+    _say(
+        f"summary: {summary.affected} affected passengers on {summary.flight_id}: "
+        f"{summary.grounded} grounded recommendations, {summary.dead_lettered} dead-lettered "
+        f"{summary.dead_letter_reasons or ''}; pipeline {summary.pipeline_s:.1f} s after the "
+        f"cancellation, {summary.elapsed_s:.1f} s after setup, {time.monotonic() - t0:.1f} s total"
+    )
+    for problem in summary.not_grounded:
+        _say(f"NOT GROUNDED {problem}")
+    if summary.duplicates:
+        _say(f"DUPLICATED keys: {', '.join(summary.duplicates)}")
+    return 0 if summary.complete else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flink-rag demo", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Submit `sql/rebooking.sql` as a streaming job, and read its two output topics.
+
+The SQL holds the pipeline; this module fills its placeholders, submits it, and
+gives the demo and the tests a consumer that folds the upsert topics into
+"latest value per key" the way a table reader sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flink_rag.airline import flink_job
+
+SQL_FILE = "rebooking.sql"
+RECOMMENDATION_TOPIC = "rebooking_recommendations"
+DEAD_LETTER_TOPIC = "rebooking_dead_letter"
+MIN_DELAY_MINUTES = 180
+CANDIDATES = 5
+CANDIDATE_BUDGET_TOKENS = 2400  # UTF-8 bytes: short prompts for small local models
+POLICY_BUDGET_TOKENS = 700
+
+
+# placeholder -> topic
+TOPICS: dict[str, str] = {
+    "EVENT_TOPIC": "flight_events",
+    "BOOKING_TOPIC": "bookings",
+    "CUSTOMER_TOPIC": "customers",
+    "FLIGHT_TOPIC": "flight_inventory",
+    "RECOMMENDATION_TOPIC": RECOMMENDATION_TOPIC,
+    "DEAD_LETTER_TOPIC": DEAD_LETTER_TOPIC,
+}
+
+
+def sql_params(
+    kafka_bootstrap: str,
+    *,
+    group_id: str,
+    events_startup_mode: str = "group-offsets",
+    events_startup_timestamp: int = 0,
+    candidates: int = CANDIDATES,
+    topics: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    """Placeholder values of rebooking.sql. `events_startup_mode=timestamp` with a timestamp
+    reads only events written from then on (the demo); `group-offsets` resumes a group.
+    `topics` overrides entries of TOPICS (tests use their own topics)."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "GROUP_ID": group_id,
+        "EVENTS_STARTUP_MODE": events_startup_mode,
+        "EVENTS_STARTUP_TIMESTAMP": events_startup_timestamp,
+        **TOPICS,
+        **(topics or {}),
+        "MIN_DELAY_MINUTES": MIN_DELAY_MINUTES,
+        "CANDIDATES": candidates,
+        "CANDIDATE_BUDGET_TOKENS": CANDIDATE_BUDGET_TOKENS,
+        "POLICY_BUDGET_TOKENS": POLICY_BUDGET_TOKENS,
+    }
+
+
+def submit(
+    params: Mapping[str, object],
+    *,
+    register: Callable[[Any], None] | None = None,
+    options: Mapping[str, str] | None = None,
+) -> Any:
+    """Start the job on a local mini-cluster; returns its JobClient (cancel it to stop).
+
+    `options` (e.g. `flink-rag.llm.cache-dir`) apply before the file's own `SET`s."""
+    t_env = flink_job.table_env()
+    if register is None:
+        flink_job.run_file(t_env, "functions.sql", {}, options)
+    else:
+        register(t_env)
+    result = flink_job.run_file(t_env, SQL_FILE, params, options)
+    return result.get_job_client()
+
+
+@dataclass
+class Outputs:
+    """Both topics as tables: key -> latest value (tombstones remove the key)."""
+
+    recommendations: dict[str, dict] = field(default_factory=dict)
+    dead_letters: dict[str, dict] = field(default_factory=dict)
+    records: int = 0  # raw records read, tombstones included
+    keys_written_twice: list[str] = field(default_factory=list)
+    tombstones: list[str] = field(default_factory=list)
+
+    def total(self) -> int:
+        return len(self.recommendations) + len(self.dead_letters)
+
+
+class OutputReader:
+    """Reads both output topics from the beginning; `poll` folds new records in."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        recommendation_topic: str = RECOMMENDATION_TOPIC,
+        dead_letter_topic: str = DEAD_LETTER_TOPIC,
+    ):
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.recommendation_topic = recommendation_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.outputs = Outputs()
+        self._consumer: Any = None
+        self._seen: set[tuple[str, str, str | None]] = set()
+
+    def open(self) -> OutputReader:
+        from confluent_kafka import Consumer
+
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": self.group_id,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        self._consumer.subscribe([self.recommendation_topic, self.dead_letter_topic])
+        return self
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+    def __enter__(self) -> OutputReader:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def poll(self, timeout_s: float = 1.0) -> list[tuple[str, str, dict | None]]:
+        """New (topic, key, value) records; value None is a tombstone."""
+        fresh = []
+        for msg in self._consumer.consume(num_messages=500, timeout=timeout_s):
+            if msg.error():
+                continue  # partition EOF and transient errors; the client retries
+            key = (msg.key() or b"").decode("utf-8")
+            value = json.loads(msg.value()) if msg.value() is not None else None
+            table = (
+                self.outputs.recommendations
+                if msg.topic() == self.recommendation_topic
+                else self.outputs.dead_letters
+            )
+            self.outputs.records += 1
+            if value is None:
+                self.outputs.tombstones.append(key)
+                table.pop(key, None)
+            else:
+                # Same key for another event is an update, not a duplicate.
+                seen = (msg.topic(), key, value.get("event_id"))
+                if seen in self._seen:
+                    self.outputs.keys_written_twice.append(key)
+                self._seen.add(seen)
+                table[key] = value
+            fresh.append((msg.topic(), key, value))
+        return fresh
+
+    def wait_for(
+        self,
+        done: Callable[[Outputs], bool],
+        timeout_s: float,
+        on_record: Callable[[str, str, dict | None], None] = lambda *_: None,
+    ) -> bool:
+        """Poll until `done(outputs)` or the timeout; True if done."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for record in self.poll(1.0):
+                on_record(*record)
+            if done(self.outputs):
+                return True
+        return done(self.outputs)

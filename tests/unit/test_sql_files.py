@@ -1,0 +1,132 @@
+"""Pipeline SQL files: placeholders, statement splitting, SET parsing, store profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from flink_rag.airline import dataset, ingest, rebooking
+from flink_rag.airline.checks import alternatives, pick_flight, recommendation_problems
+from flink_rag.airline.flink_job import format_map_option
+from flink_rag.connectors.errors import ConfigError
+from flink_rag.sql import files as sql_files
+
+pytestmark = pytest.mark.unit
+
+
+def test_split_keeps_literals_and_statement_sets_whole():
+    text = """
+    -- a comment; with a semicolon
+    SET 'a.b' = 'x;y';
+    CREATE VIEW v AS SELECT 'it''s; fine' AS s;
+    EXECUTE STATEMENT SET
+    BEGIN
+    INSERT INTO t SELECT 1;
+    INSERT INTO u SELECT 2;
+    END;
+    """
+    statements = sql_files.split_statements(text)
+    assert statements[0] == "SET 'a.b' = 'x;y'"
+    assert statements[1] == "CREATE VIEW v AS SELECT 'it''s; fine' AS s"
+    assert statements[2].startswith("EXECUTE STATEMENT SET")
+    assert statements[2].endswith("END")
+    assert "INSERT INTO u SELECT 2;" in statements[2]
+    assert len(statements) == 3
+
+
+def test_unterminated_literal_is_an_error():
+    with pytest.raises(ConfigError, match="unterminated"):
+        sql_files.split_statements("SELECT 'oops")
+
+
+def test_parse_set():
+    assert sql_files.parse_set("SET 'k.x' = 'it''s'") == ("k.x", "it's")
+    assert sql_files.parse_set("SELECT 1") is None
+
+
+def test_render_requires_every_placeholder():
+    assert sql_files.render("a ${X} b", {"X": 1}) == "a 1 b"
+    with pytest.raises(ConfigError, match="Y"):
+        sql_files.render("${X} ${Y}", {"X": 1})
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("rebooking.sql", rebooking.sql_params("k:9092", group_id="g")),
+        ("ingest_flights.sql", ingest.sql_params("flights", "k:9092")),
+        ("ingest_policies.sql", ingest.sql_params("policies", "k:9092")),
+    ],
+)
+def test_every_pipeline_file_renders_with_its_params(name, params):
+    text = sql_files.read(name)
+    assert sql_files.placeholders(text) <= set(params)
+    statements = sql_files.statements(name, params)
+    assert not any("${" in s for s in statements)
+    assert all(s.split()[0].upper() in {"SET", "CREATE", "SELECT", "EXECUTE"} for s in statements)
+
+
+def test_store_profiles_match_between_ingestion_and_rebooking():
+    rebooking_sets = dict(
+        kv
+        for s in sql_files.split_statements(sql_files.read("rebooking.sql"))
+        if (kv := sql_files.parse_set(s))
+    )
+    for kind in ("flights", "policies"):
+        settings = ingest.store_settings(kind, env={})
+        declared = rebooking_sets[f"flink-rag.store.{kind}.filter-fields"]
+        assert settings.filter_fields == tuple(declared.split(","))
+        assert settings.collection == kind
+    assert "departure_ts" in ingest.store_settings("flights", env={}).filter_fields
+
+
+def test_map_option_quotes_commas_colons_and_quotes():
+    text = format_map_option({"flink-rag.a": "x,y:z", "b": 'it\'s "q"'})
+    assert text == '\'"flink-rag.a":"x,y:z"\',\'"b":"it\'\'s ""q"""\''
+
+
+def test_to_document_drops_nulls_and_converts_embedding():
+    doc = ingest.to_document({"_id": "a", "embedding": (1, 2), "seats_premium": None})
+    assert doc == {"_id": "a", "embedding": [1.0, 2.0]}
+    batches = list(ingest.batches(({"_id": str(i)} for i in range(5)), size=2))
+    assert [len(b) for b in batches] == [2, 2, 1]
+
+
+def test_grounded_check_on_sample_data():
+    data = dataset.generate(seed=4, bookings_per_flight=2, days=2)
+    flight = pick_flight(data)
+    booking = data.bookings_on(flight["flight_id"])[0]
+    good = alternatives(data, flight, booking["cabin"])[0]
+    rec = {
+        "booking_id": booking["booking_id"],
+        "recommended_flight_id": good["flight_id"],
+        "candidates": [good["flight_id"]],
+    }
+    assert recommendation_problems(rec, data) == []
+    assert recommendation_problems({**rec, "candidates": []}, data) == [
+        "recommended flight was not among the retrieved candidates"
+    ]
+    earlier = {
+        **rec,
+        "recommended_flight_id": flight["flight_id"],
+        "candidates": [flight["flight_id"]],
+    }
+    assert recommendation_problems(earlier, data) == [
+        "recommended flight does not depart later than the disrupted one"
+    ]
+    other_route = next(f for f in data.flights if f["origin"] != flight["origin"])
+    assert "route" in " ".join(
+        recommendation_problems({**rec, "recommended_flight_id": other_route["flight_id"]}, data)
+    )
+
+
+def test_sql_client_script_folds_flink_rag_sets_into_job_parameters():
+    parts = sql_files.statements("rebooking.sql", rebooking.sql_params("k:9092", group_id="g"))
+    script = sql_files.for_sql_client(parts, {"flink-rag.llm.model": "smollm2"})
+    statements = sql_files.split_statements(script)
+    first = sql_files.parse_set(statements[0])
+    assert first is not None and first[0] == "pipeline.global-job-parameters"
+    assert '"flink-rag.llm.model":"smollm2"' in first[1]
+    assert '"flink-rag.store.flights.filter-fields":"origin,destination,' in first[1]
+    assert not any("SET 'flink-rag." in s for s in statements)
+    assert statements[-1].startswith("EXECUTE STATEMENT SET")
+    assert len(statements) == len([p for p in parts if not p.startswith("SET 'flink-rag.")]) + 1
