@@ -31,6 +31,9 @@ class Embedder(ABC):
     model: str = ""
     dimensions: int | None = None  # None until known (then set from the first answer)
     max_input_tokens: int | None = None
+    # True for remote providers: splitting a bundle into concurrent requests overlaps their
+    # latency. An in-process model gains nothing from it.
+    overlaps_requests: bool = False
 
     def open(self) -> None:  # noqa: B027 - optional hook, most providers need nothing
         """Create clients / load weights. Called once per worker; safe to call again."""
@@ -204,6 +207,18 @@ def _fit(
     return cut, embedder.count_tokens(cut), None
 
 
+# A remote provider's bundle is cut into up to `concurrency` requests so their waits overlap;
+# requests below this size are not worth the extra round trip.
+MIN_SPLIT_INPUTS = 32
+
+
+def _inputs_per_request(n: int, embedder: Embedder, settings: EmbedSettings) -> int:
+    if not embedder.overlaps_requests or settings.concurrency <= 1:
+        return settings.max_batch_inputs
+    share = math.ceil(n / settings.concurrency)
+    return max(1, min(settings.max_batch_inputs, max(MIN_SPLIT_INPUTS, share)))
+
+
 def _embed_planned(
     embedder: Embedder,
     texts: list[str],
@@ -214,7 +229,9 @@ def _embed_planned(
     if not texts:
         return {}
     batches = plan_batches(
-        [tokens_by_text[t] for t in texts], settings.max_batch_inputs, settings.max_batch_tokens
+        [tokens_by_text[t] for t in texts],
+        _inputs_per_request(len(texts), embedder, settings),
+        settings.max_batch_tokens,
     )
 
     def run(indices: tuple[int, ...]) -> dict[str, EmbedResult]:

@@ -2,8 +2,9 @@
 
 `complete_many` runs calls in a bounded thread pool (`concurrency`) so one slow answer never
 stalls the rest; results come back in input order and each is computed from its own request
-only (no shared mutable state between calls). The SDK retries 408/409/429/5xx/timeouts; after
-that a row gets an error text, or the job fails with on-error=fail.
+only (no shared mutable state between calls). The SDK retries 408/409/429/5xx/timeouts; a rate
+limit that outlasts them is waited out for up to `rate-limit-wait` seconds; after that a row
+gets an error text, or the job fails with on-error=fail.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from typing import Any
 from flink_rag.connectors.embedding import input_problem, is_empty
 from flink_rag.connectors.errors import InputError, ProviderError
 from flink_rag.connectors.metrics import Metrics, NullMetrics
-from flink_rag.connectors.openai_http import create_client, provider_error, resolve_api_key
+from flink_rag.connectors.openai_http import (
+    create_client,
+    provider_error,
+    resolve_api_key,
+    wait_out_rate_limits,
+)
 from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
 from flink_rag.connectors.settings import LlmSettings
 from flink_rag.connectors.structured_output import (
@@ -122,7 +128,12 @@ class ChatClient:
             # limit is per worker process: divide the account's RPM by the parallelism.
             from pyrate_limiter import Duration, Limiter, Rate
 
-            self._limiter = Limiter(Rate(s.requests_per_minute, Duration.MINUTE))
+            # Two rates: the minute's budget, spread over its seconds so it never leaves in
+            # one burst that the provider would answer with 429s.
+            per_second = -(-s.requests_per_minute // 60)
+            self._limiter = Limiter(
+                [Rate(per_second, Duration.SECOND), Rate(s.requests_per_minute, Duration.MINUTE)]
+            )
 
     def close(self) -> None:
         if self._pool is not None:
@@ -210,7 +221,9 @@ class ChatClient:
 
         started = time.perf_counter()
         try:
-            response = self._create(body, schema)
+            response = wait_out_rate_limits(
+                lambda: self._create(body, schema), s.rate_limit_wait_s, self.metrics, "llm"
+            )
         except Exception as err:
             latency = _ms_since(started)
             self.metrics.observe("llm_latency_ms", latency)

@@ -7,7 +7,12 @@ from typing import Any
 
 from flink_rag.connectors.embedding import Embedder
 from flink_rag.connectors.metrics import Metrics, NullMetrics
-from flink_rag.connectors.openai_http import create_client, provider_error, resolve_api_key
+from flink_rag.connectors.openai_http import (
+    create_client,
+    provider_error,
+    resolve_api_key,
+    wait_out_rate_limits,
+)
 from flink_rag.connectors.settings import OPENAI_MAX_INPUT_TOKENS, EmbedSettings
 from flink_rag.connectors.tokens import TokenCounter
 
@@ -23,6 +28,7 @@ class OpenAIEmbedder(Embedder):
     """One SDK client per worker, created in `open()`; the SDK retries, we count."""
 
     provider = "openai"
+    overlaps_requests = True
 
     def __init__(self, settings: EmbedSettings, metrics: Metrics | None = None):
         self.settings = settings
@@ -72,13 +78,19 @@ class OpenAIEmbedder(Embedder):
         request: dict[str, Any] = {
             "model": self.model,
             "input": list(texts),
-            # float: every compatible server speaks it; base64 is OpenAI-only in places.
-            "encoding_format": "float",
+            # No encoding_format: the SDK then asks for base64 and decodes it with numpy (several
+            # times cheaper than parsing float lists), and it still accepts float lists from
+            # compatible servers that ignore the field.
         }
         if s.dimensions:  # only text-embedding-3-* accept it; others reject the field
             request["dimensions"] = s.dimensions
         try:
-            response = self._client.embeddings.create(**request)
+            response = wait_out_rate_limits(
+                lambda: self._client.embeddings.create(**request),
+                s.rate_limit_wait_s,
+                self.metrics,
+                "embed",
+            )
             data = sorted(response.data, key=lambda item: item.index)
             return [list(item.embedding) for item in data]
         except Exception as err:

@@ -1,16 +1,21 @@
 """The openai SDK client both model connectors share: key lookup, retries, metrics, errors.
 
 Retries are the SDK's own (408/409/429/5xx/timeouts, capped jittered backoff that honours
-`retry-after`/`retry-after-ms`); nothing here loops again. The SDK has no retry callback, so
-an httpx event hook watches every attempt: a request carrying `x-stainless-retry-count > 0` is
-a retry, a 429 response is a rate limit. SDK exceptions become ProviderError with a message
-that says what failed and what to do; the API key never appears in it.
+`retry-after`/`retry-after-ms`). One addition, `wait_out_rate_limits`: the SDK counts retries,
+not time, so a 429 that outlives them is waited out for a bounded time. The SDK has no retry
+callback, so an httpx event hook watches every attempt: a request carrying
+`x-stainless-retry-count > 0` is a retry, a 429 response is a rate limit. SDK exceptions
+become ProviderError with a message that says what failed and what to do; the API key never
+appears in it.
 """
 
 from __future__ import annotations
 
+import random
 import re
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flink_rag.connectors.errors import ConfigError, ProviderError
@@ -21,6 +26,10 @@ LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}")
 _MAX_DETAIL = 300
+# Backoff between rate-limit waits when the server names no Retry-After (seconds).
+_RATE_LIMIT_BACKOFF_S = (0.5, 8.0)
+
+T = TypeVar("T")
 
 
 def is_local_url(base_url: str | None) -> bool:
@@ -158,3 +167,40 @@ def _detail(err: Any) -> str:
         if message:
             return str(message)
     return str(getattr(err, "message", "") or err)
+
+
+def _retry_after_s(err: Any) -> float | None:
+    headers = getattr(getattr(err, "response", None), "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(str(headers.get(name))) * scale)
+        except ValueError:
+            continue
+    return None
+
+
+def wait_out_rate_limits(call: Callable[[], T], wait_s: float, metrics: Metrics, prefix: str) -> T:
+    """`call()`, repeated while it fails with a rate limit (429), for at most `wait_s` seconds.
+
+    Why a loop around the SDK's retries: the SDK retries a fixed number of times, and with
+    short Retry-After hints all calls in flight can use them up inside one rate-limit window.
+    A rate limit is back-pressure, not a failure: the row should wait, not get an error. Other
+    errors, and a rate limit past the budget, are raised as they are.
+    """
+    import openai
+
+    deadline = time.monotonic() + wait_s
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except openai.APIStatusError as err:
+            remaining = deadline - time.monotonic()
+            if err.status_code != 429 or remaining <= 0:
+                raise
+            attempt += 1
+            low, high = _RATE_LIMIT_BACKOFF_S
+            delay = _retry_after_s(err) or min(high, low * 2**attempt)
+            metrics.incr(f"{prefix}_rate_limit_waits")
+            # jitter spreads the waiting calls over the next window instead of one burst
+            time.sleep(min(remaining, delay * random.uniform(1.0, 1.5)))

@@ -30,6 +30,9 @@ OPENAI_MAX_BATCH_INPUTS = 2048
 OPENAI_MAX_BATCH_TOKENS = 300_000
 OPENAI_MAX_INPUT_TOKENS = 8192
 
+# How long a rate-limited (429) call keeps waiting for a slot before its row gets an error.
+DEFAULT_RATE_LIMIT_WAIT_S = 300.0
+
 # Option names that would put a secret into SQL text.
 _SECRET_OPTIONS = ("api-key", "apikey", "password", "uri", "mongodb-uri", "token")
 
@@ -160,6 +163,7 @@ class EmbedSettings:
     cache_dir: str | None = None
     # Torch threads of the local model per worker process: workers share the machine's cores.
     local_threads: int = 1
+    rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S
 
     @classmethod
     def from_options(
@@ -187,6 +191,7 @@ class EmbedSettings:
             on_error=o.choice("on-error", "null", ("null", "fail")),
             cache_dir=o.opt_text("cache-dir", "FLINK_RAG_CACHE_DIR"),
             local_threads=o.integer("local-threads", 1, "FLINK_RAG_EMBED_THREADS", minimum=1),
+            rate_limit_wait_s=o.number("rate-limit-wait", DEFAULT_RATE_LIMIT_WAIT_S),
         )
 
 
@@ -207,6 +212,7 @@ class LlmSettings:
     on_error: str = "null"
     cache_dir: str | None = None
     requests_per_minute: int | None = None
+    rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S
     # How a JSON schema goes on the wire: json_schema (OpenAI), json_object+schema (llama.cpp),
     # or auto: json_schema first, json_object if the server rejects it (see structured_output).
     structured_output: str = "auto"
@@ -232,6 +238,7 @@ class LlmSettings:
             on_error=o.choice("on-error", "null", ("null", "fail")),
             cache_dir=o.opt_text("cache-dir", "FLINK_RAG_CACHE_DIR"),
             requests_per_minute=o.opt_integer("requests-per-minute"),
+            rate_limit_wait_s=o.number("rate-limit-wait", DEFAULT_RATE_LIMIT_WAIT_S),
             structured_output=o.choice(
                 "structured-output", "auto", ("auto", "json_schema", "json_object")
             ),

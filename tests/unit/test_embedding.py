@@ -203,6 +203,25 @@ def test_batches_run_concurrently():
     assert [r.vector for r in results] == [vector_for("a"), vector_for("b")]
 
 
+def test_a_remote_providers_bundle_is_split_across_concurrent_requests():
+    fake = FakeEmbedder()
+    fake.overlaps_requests = True
+    texts = [f"t{i}" for i in range(1000)]
+    results = embed_texts(fake, texts, settings(concurrency=4))
+    assert sorted(len(c) for c in fake.calls) == [250, 250, 250, 250]
+    assert [r.vector for r in results] == [vector_for(t) for t in texts]
+
+
+def test_small_bundles_and_local_models_stay_in_one_request():
+    remote = FakeEmbedder()
+    remote.overlaps_requests = True
+    embed_texts(remote, [f"t{i}" for i in range(40)], settings(concurrency=4))
+    local = FakeEmbedder()
+    embed_texts(local, [f"t{i}" for i in range(1000)], settings(concurrency=4))
+    assert [len(c) for c in remote.calls] == [32, 8]
+    assert [len(c) for c in local.calls] == [1000]
+
+
 def test_cache_hits_skip_the_call_and_errors_are_not_cached(tmp_path):
     cache = ResponseCache(str(tmp_path))
     try:

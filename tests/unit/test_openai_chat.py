@@ -168,13 +168,50 @@ def test_fixed_style_is_used_as_configured():
 def test_provider_failure_is_a_row_error_with_advice():
     sdk = FakeSdk(fail={"slow": lambda b: status_error(429, "Rate limit reached")})
     metrics = RecordingMetrics()
-    with client(sdk, metrics, max_retries=3) as chat:
+    with client(sdk, metrics, max_retries=3, rate_limit_wait_s=0) as chat:
         results = chat.complete_many(["slow", "fine"])
     assert results[0].text is None
     assert "HTTP 429" in results[0].error and "after 3 retries" in results[0].error
     assert "flink-rag.llm.concurrency" in results[0].error
     assert results[1].text == "echo: fine"
     assert metrics.counters["llm_errors"] == 1
+
+
+def test_a_rate_limit_that_outlasts_the_sdk_retries_is_waited_out():
+    # The first two calls are rate limited past the SDK's retries (the fake has none); the
+    # row waits (Retry-After 10 ms) and then gets its answer instead of an error.
+    calls = {"n": 0}
+
+    def limited(body):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            request = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+            response = httpx2.Response(429, request=request, headers={"retry-after-ms": "10"})
+            return openai.RateLimitError("Rate limit reached", response=response, body=None)
+        return None
+
+    sdk = FakeSdk()
+    original = sdk.create
+
+    def create(**body):
+        error = limited(body)
+        if error is not None:
+            raise error
+        return original(**body)
+
+    sdk.chat.completions.create = create
+    metrics = RecordingMetrics()
+    with client(sdk, metrics, rate_limit_wait_s=30) as chat:
+        result = chat.complete("patient")
+    assert (result.text, result.error) == ("echo: patient", None)
+    assert metrics.counters["llm_rate_limit_waits"] == 2
+
+
+def test_a_rate_limit_past_the_wait_budget_is_a_row_error():
+    sdk = FakeSdk(fail={"slow": lambda b: status_error(429, "Rate limit reached")})
+    with client(sdk, rate_limit_wait_s=0.05) as chat:
+        result = chat.complete("slow")
+    assert result.text is None and "HTTP 429" in result.error
 
 
 def test_secret_never_reaches_the_error_text():

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from flink_rag.sql.files import parse_set, split_statements
 from flink_rag.connectors.openai_chat import Completion
+from flink_rag.sql.files import parse_set, split_statements
 from flink_rag.udfs import FUNCTIONS_SQL
 from flink_rag.udfs.llm_complete import _rows, _values, completions_frame
 

@@ -1,0 +1,206 @@
+"""The rebooking pipeline (sql/rebooking.sql) with the load server as embedder and LLM.
+
+Kafka is the local stack's broker (topics named per run); MongoDB is the benchmark's private
+stand-in. Flight and policy documents get the vectors the load server would give their text,
+so EMBED -> VECTOR_LOOKUP_JSON runs for real (scan mode, filtered) and LLM_COMPLETE_JSON
+answers the first candidate of its schema's enum, which passes the grounded check.
+
+Measured: recommendations/s (first event written to last recommendation read) and the
+event -> recommendation latency p50/p99 of a burst of cancellations written at once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+from flink_rag.bench import contenders
+from flink_rag.bench import fake_responses as fake
+from flink_rag.bench.proc_tree import PeakRss
+from flink_rag.bench.runner import Result, _empty
+from flink_rag.bench.scenarios import Case
+from flink_rag.bench.server_process import LoadServerProcess
+
+FLIGHT_FILTER_FIELDS = ["origin", "destination", "departure_ts", "seats_left", "cabins"]
+TIMEOUT_S = 300.0
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _load_documents(mongodb_uri: str, data: Any) -> None:
+    import pymongo
+
+    from flink_rag.connectors.mongodb_index import create_vector_index
+
+    dims = contenders.DIMENSIONS
+    client: pymongo.MongoClient = pymongo.MongoClient(mongodb_uri)
+    try:
+        db = client["flink_rag"]
+        flights = []
+        for f in data.flights:
+            content = (
+                f"Flight {f['flight_number']} {f['origin']}-{f['destination']} "
+                f"departs {f['departure_time']}"
+            )
+            flights.append(
+                {
+                    "_id": f["flight_id"],
+                    "content": content,
+                    "embedding": fake.embedding_vector(content, dims).tolist(),
+                    "origin": f["origin"],
+                    "destination": f["destination"],
+                    "departure_ts": f["departure_ts"],
+                    "departure_time": f["departure_time"],
+                    "arrival_time": f.get("arrival_time"),
+                    "seats_left": f["seats_left"],
+                    "cabins": [c for c, inv in f["cabins"].items() if inv["seats_left"] > 0],
+                }
+            )
+        policies = [
+            {
+                "_id": p["passage_id"],
+                "doc_id": p.get("doc_id", p["passage_id"]),
+                "title": p.get("title", ""),
+                "section": p.get("section", ""),
+                "content": p["text"],
+                "embedding": fake.embedding_vector(p["text"], dims).tolist(),
+            }
+            for p in data.policies
+        ]
+        for name, docs, filters in (
+            ("flights", flights, FLIGHT_FILTER_FIELDS),
+            ("policies", policies, ["doc_id"]),
+        ):
+            db[name].drop()
+            db[name].insert_many(docs)
+            create_vector_index(
+                db[name], f"{name}_vector_index", "embedding", dims, "cosine", filters,
+                mode="scan",
+            )  # fmt: skip
+    finally:
+        client.close()
+
+
+def measure_pipeline(case: Case, server: LoadServerProcess) -> list[Result]:
+    why = contenders.udfs_available()
+    if why:
+        return [_empty(case, f"skipped: {why}")]
+    if "MONGODB_URI" not in os.environ:
+        return [_empty(case, "skipped: no private MongoDB stand-in")]
+    from flink_rag.airline import dataset, kafka_io, rebooking
+    from flink_rag.airline.events import make_event
+    from flink_rag.local.session import shared_stack
+
+    server.configure(**case.provider.knobs())
+    server.reset()
+    t0 = time.time()
+    run = uuid.uuid4().hex[:8]
+    kinds = ("customers", "bookings", "flight_inventory", "flight_events")
+    names = {k: f"bench{run}_{k}" for k in (*kinds, "recs", "dead")}
+    data = dataset.generate(seed=11, bookings_per_flight=4, days=3, events=0)
+    confirmed = [b for b in data.bookings if b.get("status") == "CONFIRMED"]
+    by_flight: dict[str, int] = {}
+    for b in confirmed:
+        by_flight[b["flight_id"]] = by_flight.get(b["flight_id"], 0) + 1
+    cancelled, expected = [], 0
+    for f in data.flights:
+        if expected >= case.rows:
+            break
+        if by_flight.get(f["flight_id"]):
+            cancelled.append(f)
+            expected += by_flight[f["flight_id"]]
+    with shared_stack(["kafka"]) as endpoints:
+        bootstrap = endpoints.kafka_bootstrap
+        _load_documents(os.environ["MONGODB_URI"], data)
+        kafka_io.load_dataset(
+            bootstrap,
+            data,
+            topics=("customers", "bookings", "flight_inventory"),
+            names={
+                **names,
+                "rebooking_recommendations": names["recs"],
+                "rebooking_dead_letter": names["dead"],
+            },
+        )
+        params = rebooking.sql_params(
+            bootstrap,
+            group_id=f"g{run}",
+            topics={
+                "EVENT_TOPIC": names["flight_events"],
+                "BOOKING_TOPIC": names["bookings"],
+                "CUSTOMER_TOPIC": names["customers"],
+                "FLIGHT_TOPIC": names["flight_inventory"],
+                "RECOMMENDATION_TOPIC": names["recs"],
+                "DEAD_LETTER_TOPIC": names["dead"],
+            },
+        )
+        os.environ.setdefault(contenders.API_KEY_ENV, contenders.DUMMY_API_KEY)
+        options = {
+            "flink-rag.embed.provider": "openai",
+            "flink-rag.embed.base-url": server.base_url,
+            "flink-rag.embed.model": contenders.EMBED_MODEL,
+            "flink-rag.embed.api-key-env": contenders.API_KEY_ENV,
+            "flink-rag.llm.base-url": server.base_url,
+            "flink-rag.llm.model": contenders.CHAT_MODEL,
+            "flink-rag.llm.api-key-env": contenders.API_KEY_ENV,
+            "flink-rag.llm.concurrency": str(case.concurrency),
+        }
+        latencies: list[float] = []
+        produced_at: dict[str, float] = {}
+        first_seen: dict[str, float] = {}
+        status = "ok"
+        recs = dead = 0
+        with PeakRss(exclude=[server.pid] if server.pid else []) as mem:
+            submitted = time.time()
+            job = rebooking.submit(params, options=options)
+            try:
+                events = [make_event(f"EV{n:05d}", f) for n, f in enumerate(cancelled, 1)]
+                for e in events:
+                    produced_at[e["event_id"]] = time.time()
+                kafka_io.produce(
+                    bootstrap,
+                    names["flight_events"],
+                    [(None, dataset.dumps(e)) for e in events],
+                )
+
+                def on_record(topic: str, key: str, value: dict | None) -> None:
+                    if value is not None and key not in first_seen:
+                        first_seen[key] = time.time()
+                        if topic == names["recs"] and value.get("event_id") in produced_at:
+                            latencies.append(first_seen[key] - produced_at[value["event_id"]])
+
+                with rebooking.OutputReader(
+                    bootstrap, f"r{run}", names["recs"], names["dead"]
+                ) as rd:
+                    done = rd.wait_for(lambda o: o.total() >= expected, TIMEOUT_S, on_record)
+                    recs, dead = len(rd.outputs.recommendations), len(rd.outputs.dead_letters)
+                if not done:
+                    status = f"error: {recs + dead} of {expected} outputs within {TIMEOUT_S:.0f}s"
+            finally:
+                job.cancel().result()
+    stats = server.stats()
+    first_event = min(produced_at.values()) if produced_at else None
+    last = max(first_seen.values()) if first_seen else None
+    result = _empty(case, status)
+    result.rows = recs
+    result.failed = dead
+    result.rows_per_s = recs / (last - first_event) if first_event and last and recs else None
+    result.calls = stats["ok_requests"]
+    result.rate_limited = stats["rate_limited"]
+    result.peak_in_flight = stats["max_in_flight"]
+    result.start_s = (stats["first_request_at"] - submitted) if stats["first_request_at"] else None
+    result.wall_s = time.time() - t0
+    result.peak_rss_mb = mem.peak_mb
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    result.extra = (
+        f"{len(cancelled)} cancellations, {expected} passengers; event->recommendation "
+        f"p50={p50 or 0:.2f}s p99={p99 or 0:.2f}s (burst written at once)"
+    )
+    return [result]
