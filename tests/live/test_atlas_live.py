@@ -14,6 +14,7 @@ import uuid
 import numpy as np
 import pymongo
 import pytest
+
 from flink_rag.connectors.errors import DimensionMismatchError, FilterError
 from flink_rag.connectors.mongodb_index import (
     create_vector_index,
