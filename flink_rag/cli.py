@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"flink-rag {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).add_parser(subparsers)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
     for name, (module_name, help_text) in RUN_COMMANDS.items():
         module = importlib.import_module(module_name)
         command = subparsers.add_parser(name, help=help_text, description=help_text)

@@ -69,6 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-running", action="store_true", help="leave the local stack running at the end"
     )
+    parser.add_argument(
+        "--sql-client",
+        action="store_true",
+        help="submit the rebooking job with sql-client.sh to the local session cluster",
+    )
 
 
 def _say(msg: str) -> None:
@@ -116,6 +121,7 @@ def run_scenario(
     skip_ingest: bool = False,
     say: Callable[[str], None] = _say,
     options: dict[str, str] | None = None,
+    sql_client: bool = False,
 ) -> Summary:
     """Load, ingest, start the job, cancel `flight`, collect outputs; the job is cancelled
     before returning."""
@@ -135,7 +141,14 @@ def run_scenario(
         events_startup_timestamp=int(time.time() * 1000),
     )
     say("starting the rebooking job")
-    job = rebooking.submit(params, options={**JOB_OPTIONS, **(options or {})})
+    if sql_client:
+        from flink_rag.airline import sql_client as client
+
+        say("submitting it with sql-client.sh to the session cluster")
+        job: Any = client.submit(params, options={**JOB_OPTIONS, **(options or {})})
+        say(f"job {job.job_id} submitted from {job.script}")
+    else:
+        job = rebooking.submit(params, options={**JOB_OPTIONS, **(options or {})})
     summary = Summary(flight["flight_id"], len(data.bookings_on(flight["flight_id"])))
     try:
         _wait_running(job, timeout_s)
@@ -186,7 +199,11 @@ def run_scenario(
                 f"booking@{b['booking_id']}@{event['event_id']}"
                 for b in data.bookings_on(flight["flight_id"])
             }
-            summary.duplicates = [k for k in reader.outputs.keys_written_twice if k in ours]
+            summary.duplicates = [
+                key
+                for key, event_id in reader.outputs.keys_written_twice
+                if event_id == event["event_id"] and key in ours
+            ]
     finally:
         say("cancelling the rebooking job")
         job.cancel().result()
@@ -223,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     names = ["kafka", "mongo"] + ([] if os.environ.get("OPENAI_API_KEY") else ["llm"])
+    names += ["flink"] if args.sql_client else []
     _say(f"starting the local stack ({', '.join(names)}; services set in the env are used as is)")
     if args.keep_running:
         stack = Stack()
@@ -250,6 +268,7 @@ def run(args: argparse.Namespace) -> int:
             flight,
             timeout_s=args.timeout,
             skip_ingest=args.skip_ingest,
+            sql_client=args.sql_client,
         )
     _say(
         f"summary: {summary.affected} affected passengers on {summary.flight_id}: "

@@ -86,7 +86,8 @@ class Outputs:
     recommendations: dict[str, dict] = field(default_factory=dict)
     dead_letters: dict[str, dict] = field(default_factory=dict)
     records: int = 0  # raw records read, tombstones included
-    keys_written_twice: list[str] = field(default_factory=list)
+    # (key, event_id) of every record written again for the same event: a true duplicate
+    keys_written_twice: list[tuple[str, str | None]] = field(default_factory=list)
     tombstones: list[str] = field(default_factory=list)
 
     def total(self) -> int:
@@ -157,7 +158,7 @@ class OutputReader:
                 # Same key for another event is an update, not a duplicate.
                 seen = (msg.topic(), key, value.get("event_id"))
                 if seen in self._seen:
-                    self.outputs.keys_written_twice.append(key)
+                    self.outputs.keys_written_twice.append((key, value.get("event_id")))
                 self._seen.add(seen)
                 table[key] = value
             fresh.append((msg.topic(), key, value))

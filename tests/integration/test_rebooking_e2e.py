@@ -9,7 +9,8 @@ import pytest
 
 from flink_rag.airline import checks, dataset, demo, ingest
 
-pytestmark = pytest.mark.integration
+# The module fixture loads, ingests and runs the job once for all tests here.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 # The demo's own data set: the topics are compacted tables shared with `flink-rag demo`, and
 # the same seed and knobs write the same records, so runs of either never mix data sets.
