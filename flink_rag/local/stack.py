@@ -172,8 +172,9 @@ class Stack:
         wanted_owners = set(owners) if owners is not None else None
         lines = []
         for comp in reversed(selected):
-            if comp.external():
-                continue
+            # No check of comp.external() here: an endpoint override set after `up` (the demo
+            # points the UDFs at the local LLM through FLINK_RAG_LLM_BASE_URL) must not keep
+            # this stack from stopping what it started; stop() acts on our pid files only.
             if wanted_owners is not None and comp.owner() not in wanted_owners:
                 continue
             if comp.stop():

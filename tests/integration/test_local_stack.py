@@ -240,6 +240,18 @@ def test_stale_pid_files_are_cleaned_up_and_never_kill_strangers(private_config)
     assert not state.pid_file("mongo").exists()
 
 
+def test_down_stops_what_it_started_even_after_an_endpoint_override_is_set(
+    private_config, monkeypatch
+):
+    stack = Stack(private_config)
+    stack.up(["mongo"], timeout=120)
+    pid = stack.components["mongo"].pids()[0]
+    # e.g. a job pointed its workers at this very stand-in through the override variable
+    monkeypatch.setenv("MONGODB_URI", f"mongodb://127.0.0.1:{private_config.mongo_port}")
+    assert stack.down() == ["mongo  stopped"]
+    assert not alive(pid)
+
+
 def test_corrupt_jar_says_run_make_setup(private_config, tmp_path):
     jars = tmp_path / "jars"
     (jars / "mongo").mkdir(parents=True)
