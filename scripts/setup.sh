@@ -51,7 +51,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  say "installing Python packages into .venv (pinned by constraints.txt; first run downloads ~4 GB)"
+  say "installing Python packages into .venv (pinned by constraints.txt; the first run downloads ~4 GB, .venv ends up ~7 GB)"
   log="$VENV/pip-install.log"
   { "$VENV/bin/python" -m pip install --upgrade "pip>=24" wheel "setuptools>=77" &&
     "$VENV/bin/python" -m pip install --find-links "$WHEELHOUSE" -c constraints.txt \
