@@ -69,9 +69,12 @@ WHY_MISSED = {
         "retries and 5 calls in flight). A retry budget in time with jitter would absorb them."
     ),
     "LLM_COMPLETE +rpm under an RPM limit": (
-        "the client-side limiter is `Rate(rpm, Duration.MINUTE)`, which lets a whole "
-        "minute's budget through at once, so it does not smooth the calls and the provider "
-        "still answers 429; a per-second rate (rpm/60 per second, or finer) would."
+        "the client-side limiter (pyrate-limiter, rpm/60 per second and rpm per minute, per "
+        "worker) lost no row but throttles below the provider's own bucket: its slots and the "
+        "server's refill drift apart, the provider still answers 429, and the rate-limit "
+        "waits then come on top of the limiter's. Without the option LLM_COMPLETE reaches the "
+        "limit with no failed row, so leave `requests-per-minute` unset unless a hard "
+        "client-side cap is needed."
     ),
 }
 
