@@ -49,12 +49,9 @@ NOTES = """\
 # Why a target is missed, from profiling these paths (shown only for missed targets).
 WHY_MISSED = {
     "EMBED vs native": (
-        "EMBED makes a few hundred times fewer calls than native, but a worker embeds its "
-        "bundles one after another (peak in-flight 1) and spends about 2 ms of CPU per "
-        "256-dim row turning the `encoding_format=float` answer into openai SDK objects "
-        "(outside Flink: 500 rows take ~1.1 s, of which 0.15 s is the simulated provider). "
-        "Requesting base64 (or parsing the raw JSON body) cuts that ~6x; splitting a bundle "
-        "into `flink-rag.embed.concurrency` requests would overlap the provider time."
+        "EMBED makes a few hundred times fewer calls than native; what remains is CPU in the "
+        "worker: decoding the answer in the openai SDK (base64 since the SDK's default is "
+        "used) and Arrow conversion, shared with the load server on the same cores."
     ),
     "LLM_COMPLETE vs in-flight/latency": (
         "met at 4 and 16 calls in flight; at 64 (640 calls/s) CPU is the limit on this "
@@ -63,10 +60,8 @@ WHY_MISSED = {
         "bundle only, so the pool drains at the end of each bundle."
     ),
     "LLM_COMPLETE under an RPM limit": (
-        "the calls in flight come back together after the short Retry-After (~20 ms) and "
-        "most lose again; 6 retries (`flink-rag.llm.max-retries`) are ~0.1 s of patience "
-        "while all calls in flight share 30 slots/s, so rows fail (native survives with 100 "
-        "retries and 5 calls in flight). A retry budget in time with jitter would absorb them."
+        "rows failed after the SDK's retries and `flink-rag.llm.rate-limit-wait` seconds of "
+        "waiting out 429s; raise `rate-limit-wait` or lower the input rate."
     ),
     "LLM_COMPLETE +rpm under an RPM limit": (
         "the client-side limiter (pyrate-limiter, rpm/60 per second and rpm per minute, per "
