@@ -17,8 +17,10 @@ from typing import TypeVar
 from flink_rag.connectors.errors import ConfigError
 
 # Defaults, named once.
-LOCAL_MONGODB_URI = "mongodb://127.0.0.1:27027"
-LOCAL_LLM_BASE_URL = "http://127.0.0.1:18000/v1"
+# The local stack's ports move together with FLINK_RAG_PORT_OFFSET (two stacks side by side).
+_PORT_OFFSET = int(os.environ.get("FLINK_RAG_PORT_OFFSET", "0").strip() or "0")
+LOCAL_MONGODB_URI = f"mongodb://127.0.0.1:{27027 + _PORT_OFFSET}"
+LOCAL_LLM_BASE_URL = f"http://127.0.0.1:{18000 + _PORT_OFFSET}/v1"
 LOCAL_LLM_MODEL = "smollm2"
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 OPENAI_EMBED_MODEL = "text-embedding-3-small"

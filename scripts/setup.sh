@@ -33,16 +33,32 @@ JAVA_MAJOR="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | hea
 [ "${JAVA_MAJOR:-0}" -ge 17 ] 2>/dev/null || fail "java ${JAVA_MAJOR:-?} found, Flink 2.3 needs Java 17+; install a JDK 17 and put it first on PATH"
 command -v mvn >/dev/null 2>&1 || fail "mvn not found; install Maven 3.8+ (apt-get install maven): it fetches the jars in jars/pom.xml"
 
-# --- llama-cpp-python wheel: built from source once per machine (~9 min on 2 cores) ------
-mkdir -p "$WHEELHOUSE"
-if ! ls "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+# --- llama-cpp-python wheel: built from source once per build key (~5-9 min on 2 cores) ---
+# llama.cpp's default CMake build is native (-march=native): a wheel built on a CPU with AMX or
+# AVX-512 dies with SIGSEGV/SIGILL on one without, and machines change CPU model. So the build
+# targets a baseline every x86-64 server of the last decade has (AVX2, FMA, F16C), with every
+# newer instruction set off, and the wheelhouse folder is named by a hash of version + flags:
+# a wheel built with other flags (such as an old native one) is never picked up. pip's own
+# wheel cache ignores CMAKE_ARGS, hence --no-cache-dir for this build.
+LLAMA_CMAKE_ARGS="${FLINK_RAG_LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF}"
+LLAMA_KEY="$(printf '%s\n%s\n' "$LLAMA_VERSION" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-16)"
+LLAMA_DIR="$WHEELHOUSE/llama-cpp-python-$LLAMA_VERSION-$LLAMA_KEY"
+llama_wheel() { ls "$LLAMA_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1; }
+if [ -z "$(llama_wheel)" ]; then
   for tool in cc c++ cmake; do
     command -v "$tool" >/dev/null 2>&1 || fail "$tool not found; install gcc, g++ and cmake (apt-get install build-essential cmake): llama-cpp-python builds from source"
   done
-  say "building llama-cpp-python $LLAMA_VERSION from source into $WHEELHOUSE (once per machine, ~9 min on 2 cores)"
-  "$PYTHON" -m pip wheel --quiet --no-deps -w "$WHEELHOUSE" "llama-cpp-python==$LLAMA_VERSION" \
-    || fail "building llama-cpp-python failed; see the pip output above (needs gcc/g++/cmake)"
+  say "building llama-cpp-python $LLAMA_VERSION from source into $LLAMA_DIR (once per machine, ~5-9 min on 2 cores; flags: $LLAMA_CMAKE_ARGS)"
+  rm -rf "$LLAMA_DIR.tmp" && mkdir -p "$LLAMA_DIR.tmp"
+  build_log="$WHEELHOUSE/llama-build.log"
+  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+    "$PYTHON" -m pip wheel --no-cache-dir --no-deps -w "$LLAMA_DIR.tmp" "llama-cpp-python==$LLAMA_VERSION" \
+    >"$build_log" 2>&1 \
+    || { tail -n 15 "$build_log" >&2; fail "building llama-cpp-python failed; see $build_log (needs gcc/g++/cmake)"; }
+  printf 'version=%s\ncmake_args=%s\n' "$LLAMA_VERSION" "$LLAMA_CMAKE_ARGS" > "$LLAMA_DIR.tmp/BUILD_FLAGS"
+  rm -rf "$LLAMA_DIR" && mv "$LLAMA_DIR.tmp" "$LLAMA_DIR"
 fi
+LLAMA_WHEEL="$(llama_wheel)"
 
 # --- virtualenv + packages -----------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
@@ -50,14 +66,33 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV" || fail "could not create .venv with $PYTHON (on Debian: apt-get install python3.11-venv)"
 fi
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
+LLAMA_STAMP="$VENV/.flink-rag-llama"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   say "installing Python packages into .venv (pinned by constraints.txt; the first run downloads ~4 GB, .venv ends up ~7 GB)"
   log="$VENV/pip-install.log"
   { "$VENV/bin/python" -m pip install --upgrade "pip>=24" wheel "setuptools>=77" &&
-    "$VENV/bin/python" -m pip install --find-links "$WHEELHOUSE" -c constraints.txt \
+    "$VENV/bin/python" -m pip install --find-links "$LLAMA_DIR" -c constraints.txt \
       -e ".[local,dev]"; } >"$log" 2>&1 \
     || { tail -n 15 "$log" >&2; fail "pip install failed; see $log (the lines above are its end)"; }
   echo "$want" > "$STAMP"
+fi
+# The venv may hold a llama-cpp-python of the same version built with other flags (an older
+# setup's native wheel): the stamp names the wheel that is installed, else it is replaced.
+if [ "$(cat "$LLAMA_STAMP" 2>/dev/null)" != "$LLAMA_WHEEL" ]; then
+  say "installing $(basename "$LLAMA_WHEEL") (build $LLAMA_KEY)"
+  "$VENV/bin/python" -m pip install --quiet --no-deps --force-reinstall --no-cache-dir "$LLAMA_WHEEL" \
+    >>"$VENV/pip-install.log" 2>&1 || fail "installing $LLAMA_WHEEL failed; see $VENV/pip-install.log"
+  rm -f "$VENV/.flink-rag-llama-ok"
+  echo "$LLAMA_WHEEL" > "$LLAMA_STAMP"
+fi
+# Prove the build on this CPU: load the model in a child process and ask for one token. A crash
+# (SIGILL/SIGSEGV from instructions this CPU lacks) is one line naming signal, CPU and the fix.
+# Checked once per (wheel, CPU model): the CPU changes between machines, the check is ~2 s.
+cpu_key="$(printf '%s %s' "$LLAMA_WHEEL" "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null)" | sha256sum | cut -c1-16)"
+if [ "$(cat "$VENV/.flink-rag-llama-ok" 2>/dev/null)" != "$cpu_key" ]; then
+  "$VENV/bin/python" -m flink_rag.local.llm_check --wheel-dir "$LLAMA_DIR" \
+    || fail "the local LLM does not run on this machine (see the line above)"
+  echo "$cpu_key" > "$VENV/.flink-rag-llama-ok"
 fi
 
 # --- JVM jars ------------------------------------------------------------------------------

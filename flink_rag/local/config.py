@@ -7,13 +7,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HOME_ENV = "FLINK_RAG_HOME"
+# Shifts every port below, so that two stacks (two checkouts) can run side by side.
+PORT_OFFSET_ENV = "FLINK_RAG_PORT_OFFSET"
 HOST = "127.0.0.1"
-KAFKA_PORT = 19092
-KAFKA_CONTROLLER_PORT = 19093
-MONGO_PORT = 27027
-LLM_PORT = 18000
-FLINK_REST_PORT = 18081
-FLINK_RPC_PORT = 18123
+
+
+def port_offset() -> int:
+    raw = os.environ.get(PORT_OFFSET_ENV, "0").strip() or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{PORT_OFFSET_ENV}={raw!r} is not an integer; unset it or set e.g. 100")
+
+
+_OFFSET = port_offset()
+KAFKA_PORT = 19092 + _OFFSET
+KAFKA_CONTROLLER_PORT = 19093 + _OFFSET
+MONGO_PORT = 27027 + _OFFSET
+LLM_PORT = 18000 + _OFFSET
+FLINK_REST_PORT = 18081 + _OFFSET
+FLINK_RPC_PORT = 18123 + _OFFSET
 LLM_MODEL_ALIAS = "smollm2"
 DEFAULT_TIMEOUT_S = 180.0
 
