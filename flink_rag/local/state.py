@@ -96,6 +96,18 @@ class StateDir:
     def remove_pid(self, name: str) -> None:
         self.pid_file(name).unlink(missing_ok=True)
 
+    def exit_file(self, name: str) -> Path:
+        """Written by `supervise` when the component's process ends."""
+        return self.run_dir / f"{name}.exit"
+
+    def ready_file(self, name: str) -> Path:
+        """Holds the time the component first answered its probe (for crash reports)."""
+        return self.run_dir / f"{name}.ready"
+
+    def clear_run_records(self, name: str) -> None:
+        self.exit_file(name).unlink(missing_ok=True)
+        self.ready_file(name).unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
         """Serialise up/down across processes (several test sessions may share one stack)."""
