@@ -14,6 +14,7 @@ from typing import Any
 
 from flink_rag.connectors.errors import ConfigError
 from flink_rag.local.config import LocalConfig
+from flink_rag.local.log4j import use_quiet_mini_cluster_logs
 from flink_rag.sql import files as sql_files
 from flink_rag.sql.runner import execute_statements
 from flink_rag.udfs.config import configure
@@ -40,6 +41,7 @@ def table_env(
     # Both are read when the JVM gateway starts, i.e. by the first TableEnvironment.
     os.environ.setdefault("_python_worker_execution_mode", "process")
     os.environ.setdefault("JVM_ARGS", JVM_HEAP)
+    use_quiet_mini_cluster_logs()
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     settings = (

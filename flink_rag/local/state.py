@@ -34,6 +34,12 @@ def process_cmdline(pid: int) -> str | None:
         if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
             return None
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        # Right after a fork+exec the kernel may briefly show an empty command line.
+        for _ in range(20):
+            if raw:
+                break
+            time.sleep(0.025)
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
         return None
     return raw.replace(b"\0", b" ").decode(errors="replace")
