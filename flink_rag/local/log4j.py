@@ -1,8 +1,9 @@
 """Log4j settings that keep secrets out of Flink's logs.
 
 When a Python worker's environment closes, Beam's `DefaultJobBundleFactory` logs the whole
-process-environment payload at INFO: every environment variable of the worker, including
-OPENAI_API_KEY or a MONGODB_URI with a password. That logger is raised to WARN in every log4j
+process-environment payload (at INFO, and at WARN on a racing shutdown): every
+environment variable of the worker, including
+OPENAI_API_KEY or a MONGODB_URI with a password. That logger is switched off in every log4j
 configuration this project writes or starts: the mini-cluster's (via PyFlink's
 `LOG4J_PROPERTIES`), the local session cluster's conf dir, and a Docker image's conf dir
 
@@ -21,8 +22,10 @@ from pathlib import Path
 
 # Logger -> level. Each entry says what it would otherwise print.
 QUIET_LOGGERS = {
-    # INFO "Closing environment ... payload: <all env vars of the Python worker>"
-    "org.apache.beam.runners.fnexecution.control.DefaultJobBundleFactory": "WARN",
+    # Prints the Python worker's whole environment ("payload: ...") at INFO when it closes an
+    # environment and at WARN when that cleanup races a shutdown; every message of this class
+    # names the environment, so it is switched off (task failures are logged by Flink itself).
+    "org.apache.beam.runners.fnexecution.control.DefaultJobBundleFactory": "OFF",
 }
 MARKER = "# flink-rag: keep secrets out of the logs"
 CLI_PROPERTIES = "log4j-cli.properties"

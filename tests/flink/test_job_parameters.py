@@ -3,6 +3,8 @@ makes mixing them with the map form unsafe (pinned here because the docs state i
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from flink_rag.connectors.errors import ConfigError
@@ -19,7 +21,7 @@ def _seen_params(t_env) -> dict[str, str]:
     class Seen(ScalarFunction):
         def open(self, function_context):
             params = function_context._job_parameters
-            self.seen = ";".join(f"{k}={v}" for k, v in sorted(params.items()) if "rag" in k)
+            self.seen = json.dumps({k: v for k, v in params.items() if "rag" in k})
 
         def eval(self, x):
             return self.seen
@@ -27,7 +29,7 @@ def _seen_params(t_env) -> dict[str, str]:
     t_env.create_temporary_function("seen", udf(Seen(), result_type=DataTypes.STRING()))
     with t_env.execute_sql("SELECT seen(1)").collect() as rows:
         text = next(iter(rows))[0]
-    return dict(item.split("=", 1) for item in text.split(";") if item)
+    return dict(json.loads(text))
 
 
 def test_per_key_sets_arrive_unquoted_one_key_each():
