@@ -19,6 +19,7 @@ from flink_rag.sql import files as sql_files
 
 KAFKA_JAR = "flink-sql-connector-kafka-5.0.0-2.2.jar"
 JVM_HEAP = "-Xmx512m"
+JOB_PARAMETERS_PREFIX = "pipeline.global-job-parameters."
 
 
 def kafka_jar(config: LocalConfig | None = None) -> Path:
@@ -64,8 +65,11 @@ def apply_set(t_env: Any, key: str, value: str, job_params: dict[str, str]) -> N
     """
     conf = t_env.get_config()
     conf.set(key, value)
-    if key.startswith("flink-rag."):
-        job_params[key] = value
+    # Per-key form `pipeline.global-job-parameters.flink-rag.x`: kept in the map too, since a
+    # map set here (from a plain `flink-rag.*` key) would hide the prefixed keys.
+    name = key.removeprefix(JOB_PARAMETERS_PREFIX)
+    if name.startswith("flink-rag."):
+        job_params[name] = value
         conf.set("pipeline.global-job-parameters", format_map_option(job_params))
 
 
