@@ -7,8 +7,11 @@
 -- key = doc_id, JSON value {doc_id, title, body, category}, a tombstone deletes the document);
 -- ${VECTOR_TOPIC} (docs_vectors, read by the sink connector); ${DEAD_LETTER_TOPIC}
 -- (docs_vectors_dead_letter: chunks that could not be chunked or embedded, with the reason).
--- Writes one record per chunk, key `<doc_id>#<n>`; a chunk whose EMBED failed goes to the
--- dead-letter topic instead and never replaces a good document.
+-- Writes one record per chunk, key `<doc_id>#<n>`; a document edited to fewer chunks, or
+-- deleted, retracts its chunks (tombstones). A chunk whose CHUNK or EMBED failed goes to the
+-- dead-letter topic with the reason and never reaches MongoDB without a vector (an update
+-- that fails to embed retracts the chunk's old version). See sql/ingest_policies.sql for the
+-- changelog details.
 
 SET 'execution.checkpointing.interval' = '10 s';
 SET 'pipeline.global-job-parameters.flink-rag.store.docs.filter-fields' = 'category';

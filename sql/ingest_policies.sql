@@ -15,9 +15,14 @@
 --         replay rewrites the same keys). A section edited to fewer chunks retracts the
 --         chunks it lost and a deleted section retracts all of its chunks: each becomes a
 --         tombstone, and the sink deletes the document. A chunk whose EMBED failed goes to
---         ${DEAD_LETTER_TOPIC} instead (same key, `embed_error` = the reason), never over
---         a good document; the delivery topic is chosen per row through the Kafka sink's
---         writable `topic` metadata, so EMBED runs once per row.
+--         ${DEAD_LETTER_TOPIC} instead (same key, `embed_error` = the reason) and never
+--         reaches MongoDB without a vector; the delivery topic is chosen per row through the
+--         Kafka sink's writable `topic` metadata, so EMBED runs once per row.
+-- Chunk keys come out of a table function, so Flink adds its upsert materializer (state:
+--         the latest row per chunk): it turns a chunk's -U/+U into a delete and an insert
+--         (the document is briefly absent while it is replaced), and a chunk no longer
+--         produced into a delete. So an update whose EMBED fails removes that chunk's old
+--         version from MongoDB; the dead-letter record holds the new one.
 -- Changelog: the upsert source is normalised (ChangelogNormalize), so an update reaches
 --         CHUNK and EMBED as -U (old text) and +U (new text). The -U rows only retract and
 --         their vectors are discarded by the sink; with the embedding cache
