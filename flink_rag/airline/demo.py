@@ -250,6 +250,12 @@ def _start_ingestion(
     for store, profile in settings.items():
         ingestion.create_sink(store, connect_url(), profile)
         say(f"sink connector for {store} is RUNNING ({store}_vectors -> MongoDB {store})")
+    from flink_rag import store_sink
+
+    before = {
+        store: store_sink.topic_size(kafka_bootstrap, store_sink.vectors_topic(store)) or 0
+        for store in settings
+    }
     job = ingestion.submit(kafka_bootstrap, options=options)
     say(f"ingestion job {job.get_job_id()} started (policies, flights)")
     ingested: dict[str, int] = {}
@@ -257,7 +263,9 @@ def _start_ingestion(
     try:
         for store, profile in settings.items():
             coll = client[profile.database][profile.collection]
-            caught = ingestion.wait_caught_up(coll, kafka_bootstrap, store, minimum[store])
+            caught = ingestion.wait_caught_up(
+                coll, kafka_bootstrap, store, minimum[store], before[store]
+            )
             dims = ingestion.create_index(coll, profile, ingestion.INDEX_READY_TIMEOUT_S)
             ingested[store] = caught.documents
             say(f"{store}: {caught.documents} documents in MongoDB ({dims} dims), index READY")

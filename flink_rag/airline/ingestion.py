@@ -127,10 +127,12 @@ def wait_caught_up(
     kafka_bootstrap: str,
     store: str,
     minimum: int,
+    written_before: int = 0,
     timeout_s: float = CATCH_UP_TIMEOUT_S,
 ) -> Caught:
-    """Until the collection holds >= `minimum` documents, the sink has no lag, and the count
-    has not moved for STABLE_S seconds."""
+    """Until the job has written >= `minimum` records to the vectors topic since it held
+    `written_before`, the collection holds >= `minimum` documents, the sink has no lag, and
+    the count has not moved for STABLE_S seconds."""
     started = time.monotonic()
     group = f"connect-{store_sink.connector_name(store)}"
     topic = store_sink.vectors_topic(store)
@@ -138,15 +140,16 @@ def wait_caught_up(
     while True:
         count = collection.count_documents({})
         lag = store_sink.lag(kafka_bootstrap, group, topic)
-        if count != last or lag:
+        written = (store_sink.topic_size(kafka_bootstrap, topic) or 0) - written_before
+        if count != last or lag or written < minimum:
             last, since = count, time.monotonic()
         elif count >= minimum and time.monotonic() - since >= STABLE_S:
             return Caught(store, count, time.monotonic() - started)
         if time.monotonic() - started > timeout_s:
             raise IngestError(
                 f"{store}: {count} documents in MongoDB after {timeout_s:.0f}s (expected "
-                f">= {minimum}, sink lag {lag}); check the ingestion job's log and "
-                f"`flink-rag store sink status --store {store}`"
+                f">= {minimum}, {written} written by the job, sink lag {lag}); check the "
+                f"ingestion job's log and `flink-rag store sink status --store {store}`"
             )
         time.sleep(0.5)
 
