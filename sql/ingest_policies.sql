@@ -23,6 +23,8 @@
 --         (the document is briefly absent while it is replaced), and a chunk no longer
 --         produced into a delete. So an update whose EMBED fails removes that chunk's old
 --         version from MongoDB; the dead-letter record holds the new one.
+-- Known issue: a delete arriving alone waits in the vectorized EMBED_RESULT operator until
+--         the next source record (PyFlink 2.3; without EMBED it passes at once).
 -- Changelog: the upsert source is normalised (ChangelogNormalize), so an update reaches
 --         CHUNK and EMBED as -U (old text) and +U (new text). The -U rows only retract and
 --         their vectors are discarded by the sink; with the embedding cache

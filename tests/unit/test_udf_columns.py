@@ -57,6 +57,7 @@ def test_functions_sql_registers_every_function_and_its_set_example_parses():
         "LLM_COMPLETE",
         "LLM_COMPLETE_JSON",
         "RAG_PROMPT",
+        "CHUNK",
     ]
     lines = text.splitlines()
     at = next(i for i, line in enumerate(lines) if "SET 'pipeline.global-job-parameters'" in line)
