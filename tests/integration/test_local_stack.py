@@ -56,6 +56,7 @@ def private_config(tmp_path) -> LocalConfig:
         llm_port=spare_port(),
         flink_rest_port=spare_port(),
         flink_rpc_port=spare_port(),
+        connect_port=spare_port(),
     )
 
 
