@@ -16,6 +16,7 @@ from flink_rag import __version__
 COMMAND_MODULES = (
     "flink_rag.local.commands",
     "flink_rag.index_cli",
+    "flink_rag.store_cli",
     "flink_rag.packaging",
 )
 

@@ -8,6 +8,8 @@
 --   LLM_COMPLETE(prompt [, system])   -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms>
 --   LLM_COMPLETE_JSON(prompt, system, json_schema) -> same ROW, answer validated against the schema
 --   RAG_PROMPT(template, context_json, budget_tokens) -> STRING
+--   CHUNK(doc_id, text, max_tokens, overlap)
+--       -> TABLE(chunk_id, position, content, tokens, error)   (LATERAL TABLE; ids <doc_id>#<n>)
 --
 -- Reads nothing, writes nothing: it only adds temporary system functions to the session.
 --
@@ -82,3 +84,6 @@ CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS LLM_COMPLETE_JSON
 
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS RAG_PROMPT
     AS 'flink_rag.udfs.prompt.RAG_PROMPT' LANGUAGE PYTHON;
+
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS CHUNK
+    AS 'flink_rag.udfs.chunk.CHUNK' LANGUAGE PYTHON;

@@ -1,17 +1,30 @@
--- Ingest flight inventory for alternative-flight lookup.
+-- Ingest flight inventory for alternative-flight lookup, continuously: every scheduled flight
+-- -> one-sentence description -> EMBED -> upsert-kafka topic ${VECTOR_TOPIC}
+-- -> (Kafka Connect MongoDB sink) -> MongoDB collection `flights`.
 --
--- Reads:  Kafka topic ${FLIGHT_TOPIC} (compacted, key = flight_id), one record per
---         scheduled flight with seat inventory per cabin.
---         Bounded: from the earliest offset to the latest offset when the job starts;
---         runs in batch mode, latest record per flight_id.
+-- Placeholders: ${KAFKA_BOOTSTRAP_SERVERS}; ${FLIGHT_TOPIC} (compacted source, key =
+-- flight_id, one record per flight with seats left per cabin); ${VECTOR_TOPIC} (what the
+-- sink connector reads, `flink-rag store sink create --store flights`); ${DEAD_LETTER_TOPIC}
+-- (flights that could not be embedded, with the reason).
+--
+-- Reads:  ${FLIGHT_TOPIC} as an upsert table: the latest record per flight. Streaming: a
+--         seat change is a new record for the flight and reaches MongoDB within seconds, so
+--         the `seats_left` / `cabins` filters of the flights store stay current while the
+--         rebooking job runs.
 -- Does:   describes each flight in one sentence (route, times, aircraft, seats left per
---         cabin) -> EMBED(description) -> one row per flight with the filter fields.
--- Writes: the rows of the final SELECT; the ingest runner (flink_rag.airline.ingest)
---         upserts them into MongoDB collection `flights` with _id = flight_id
---         (ReplaceOne upsert): re-running adds no documents and refreshes seats left.
+--         cabin) -> EMBED(description) -> one document per flight with the filter fields.
+-- Writes: key = flight_id. A flight that is no longer SCHEDULED (or whose record is
+--         deleted) is retracted: a tombstone, and the sink deletes the document. A flight
+--         whose EMBED failed goes to ${DEAD_LETTER_TOPIC} (same key, `embed_error` = the
+--         reason) and never overwrites the good document; the delivery topic is chosen per
+--         row through the Kafka sink's writable `topic` metadata, so EMBED runs once per row.
+-- Changelog: an update reaches EMBED as -U (old text) and +U (new text); the -U vector is
+--         discarded by the sink and, with the embedding cache (FLINK_RAG_CACHE_DIR), costs
+--         no model call.
 -- Filter fields (declared in the vector index): origin, destination, departure_ts
 -- (epoch millis, UTC), seats_left (all cabins), cabins (cabins that still have seats).
 
+SET 'execution.checkpointing.interval' = '10 s';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.collection' = 'flights';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.filter-fields' = 'origin,destination,departure_ts,seats_left,cabins';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.fields' = 'departure_time,arrival_time,seats_left';
@@ -31,24 +44,69 @@ CREATE TEMPORARY TABLE flight_inventory_src (
     arrival_ts BIGINT,
     aircraft STRING,
     long_haul BOOLEAN,
-    cabins ROW<
-        economy ROW<capacity INT, seats_left INT>,
-        premium ROW<capacity INT, seats_left INT>,
-        business ROW<capacity INT, seats_left INT>
-    >,
+    -- {"economy": {"capacity": .., "seats_left": ..}, "premium": .., "business": ..} as JSON
+    -- text: PyFlink 2.3's planner fails (IndexOutOfBoundsException in Calc merging) when
+    -- nested ROW fields are read in a query that also calls a Python UDF.
+    cabins STRING,
     seats_left INT,
     status STRING,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
+    PRIMARY KEY (flight_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'kafka',
+    'connector' = 'upsert-kafka',
     'topic' = '${FLIGHT_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = 'flink-rag-ingest-flights',
-    'scan.startup.mode' = 'earliest-offset',
-    'scan.bounded.mode' = 'latest-offset',
-    'format' = 'json',
-    'json.ignore-parse-errors' = 'true'
+    'key.format' = 'raw',
+    'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true'
 );
+
+CREATE TEMPORARY TABLE flights_vectors (
+    flight_id STRING,
+    content STRING,
+    embedding ARRAY<FLOAT>,
+    flight_number STRING,
+    origin STRING,
+    destination STRING,
+    departure_time STRING,
+    arrival_time STRING,
+    departure_ts BIGINT,
+    seats_left INT,
+    cabins ARRAY<STRING>,
+    seats_economy INT,
+    seats_premium INT,
+    seats_business INT,
+    embed_error STRING,
+    `topic` STRING METADATA,
+    PRIMARY KEY (flight_id) NOT ENFORCED
+) WITH (
+    'connector' = 'upsert-kafka',
+    'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'key.format' = 'raw',
+    'value.format' = 'json',
+    -- flight_id stays in the document too: rebooking checks read it as a field.
+    'value.fields-include' = 'ALL',
+    'value.json.encode.ignore-null-fields' = 'true'
+);
+
+CREATE TEMPORARY VIEW flight_seats AS
+SELECT
+    flight_id,
+    flight_number,
+    origin,
+    destination,
+    origin_city,
+    destination_city,
+    departure_time,
+    arrival_time,
+    departure_ts,
+    aircraft,
+    seats_left,
+    JSON_VALUE(cabins, '$.economy.seats_left' RETURNING INT) AS seats_economy,
+    JSON_VALUE(cabins, '$.premium.seats_left' RETURNING INT) AS seats_premium,
+    JSON_VALUE(cabins, '$.business.seats_left' RETURNING INT) AS seats_business
+FROM flight_inventory_src
+WHERE status = 'SCHEDULED';
 
 CREATE TEMPORARY VIEW flight_docs AS
 SELECT
@@ -60,9 +118,17 @@ SELECT
     arrival_time,
     departure_ts,
     seats_left,
-    cabins.economy.seats_left AS seats_economy,
-    cabins.premium.seats_left AS seats_premium,
-    cabins.business.seats_left AS seats_business,
+    seats_economy,
+    seats_premium,
+    seats_business,
+    ARRAY_REMOVE(
+        ARRAY[
+            IF(seats_economy > 0, 'economy', CAST(NULL AS STRING)),
+            IF(seats_premium > 0, 'premium', CAST(NULL AS STRING)),
+            IF(seats_business > 0, 'business', CAST(NULL AS STRING))
+        ],
+        CAST(NULL AS STRING)
+    ) AS open_cabins,
     CONCAT(
         'Flight ', flight_number,
         ' from ', origin_city, ' (', origin, ')',
@@ -72,27 +138,28 @@ SELECT
         ', ', aircraft,
         '. Seats left: ',
         CONCAT_WS(', ',
-            'economy ' || CAST(cabins.economy.seats_left AS STRING),
-            'premium ' || CAST(cabins.premium.seats_left AS STRING),
-            'business ' || CAST(cabins.business.seats_left AS STRING)),
+            'economy ' || CAST(seats_economy AS STRING),
+            'premium ' || CAST(seats_premium AS STRING),
+            'business ' || CAST(seats_business AS STRING)),
         '.'
     ) AS content
-FROM (
-    -- A compacted topic may still hold older copies of a key: keep the latest.
-    SELECT
-        *,
-        ROW_NUMBER() OVER (PARTITION BY flight_id ORDER BY kafka_offset DESC) AS copy_rank
-    FROM flight_inventory_src
-    WHERE flight_id IS NOT NULL
-)
-WHERE copy_rank = 1
-  AND status = 'SCHEDULED';
+FROM flight_seats;
 
+CREATE TEMPORARY VIEW flight_embedded AS
 SELECT
-    flight_id AS _id,
-    content,
-    EMBED(content) AS embedding,
+    *,
+    r.embedding AS embedding,
+    r.error AS problem
+FROM (
+    SELECT *, EMBED_RESULT(content) AS r
+    FROM flight_docs
+);
+
+INSERT INTO flights_vectors
+SELECT
     flight_id,
+    content,
+    embedding,
     flight_number,
     origin,
     destination,
@@ -100,15 +167,11 @@ SELECT
     arrival_time,
     departure_ts,
     seats_left,
-    ARRAY_REMOVE(
-        ARRAY[
-            IF(seats_economy > 0, 'economy', CAST(NULL AS STRING)),
-            IF(seats_premium > 0, 'premium', CAST(NULL AS STRING)),
-            IF(seats_business > 0, 'business', CAST(NULL AS STRING))
-        ],
-        CAST(NULL AS STRING)
-    ) AS cabins,
+    open_cabins,
     seats_economy,
     seats_premium,
-    seats_business
-FROM flight_docs;
+    seats_business,
+    problem,
+    IF(problem IS NULL, '${VECTOR_TOPIC}', '${DEAD_LETTER_TOPIC}')
+FROM flight_embedded
+ON CONFLICT DO DEDUPLICATE;

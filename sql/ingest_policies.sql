@@ -1,54 +1,116 @@
--- Ingest policy passages for retrieval.
+-- Ingest policy passages for retrieval, continuously: every section of the policy documents
+-- -> CHUNK -> EMBED -> upsert-kafka topic ${VECTOR_TOPIC} -> (Kafka Connect MongoDB sink)
+-- -> MongoDB collection `policies`.
 --
--- Reads:  Kafka topic ${POLICY_TOPIC} (compacted, key = passage_id), one policy passage
---         per record, already chunked by flink_rag.airline.chunking (stable passage ids).
---         Bounded: from the earliest offset to the latest offset when the job starts;
---         runs in batch mode, latest record per passage_id.
--- Does:   EMBED(text) -> one row per passage with the MongoDB document's fields.
--- Writes: the rows of the final SELECT; the ingest runner (flink_rag.airline.ingest)
---         upserts them into MongoDB collection `policies` with _id = passage_id
---         (ReplaceOne upsert), so re-running adds no documents. The pip package of
---         Flink 2.3 has no MongoDB sink, hence the runner.
--- Store profile `policies` (used by VECTOR_LOOKUP / VECTOR_LOOKUP_JSON and by the
--- index set-up): filter on doc_id, return doc_id/title/section as metadata.
+-- Placeholders: ${KAFKA_BOOTSTRAP_SERVERS}; ${POLICY_TOPIC} (compacted source, key =
+-- section_id, value = {section_id, doc_id, title, section, text}); ${VECTOR_TOPIC} (what the
+-- sink connector reads, `flink-rag store sink create --store policies`); ${DEAD_LETTER_TOPIC}
+-- (chunks that could not be embedded, with the reason).
+--
+-- Reads:  ${POLICY_TOPIC} as an upsert table: the latest record per section, a tombstone
+--         deletes the section. Streaming: runs until cancelled.
+-- Does:   CHUNK(section_id, text, 200, 30) with MiniLM's token count; each chunk's content
+--         starts with "<title> - <section>:" so a chunk is understandable alone.
+-- Writes: one record per chunk, key = chunk id `<section_id>#<n>` (stable: a re-run or a
+--         replay rewrites the same keys). A section edited to fewer chunks retracts the
+--         chunks it lost and a deleted section retracts all of its chunks: each becomes a
+--         tombstone, and the sink deletes the document. A chunk whose EMBED failed goes to
+--         ${DEAD_LETTER_TOPIC} instead (same key, `embed_error` = the reason) and never
+--         reaches MongoDB without a vector; the delivery topic is chosen per row through the
+--         Kafka sink's writable `topic` metadata, so EMBED runs once per row.
+-- Chunk keys come out of a table function, so Flink adds its upsert materializer (state:
+--         the latest row per chunk): it turns a chunk's -U/+U into a delete and an insert
+--         (the document is briefly absent while it is replaced), and a chunk no longer
+--         produced into a delete. So an update whose EMBED fails removes that chunk's old
+--         version from MongoDB; the dead-letter record holds the new one.
+-- Known issue: a delete arriving alone waits in the vectorized EMBED_RESULT operator until
+--         the next source record (PyFlink 2.3; without EMBED it passes at once).
+-- Changelog: the upsert source is normalised (ChangelogNormalize), so an update reaches
+--         CHUNK and EMBED as -U (old text) and +U (new text). The -U rows only retract and
+--         their vectors are discarded by the sink; with the embedding cache
+--         (flink-rag.embed.cache-dir / FLINK_RAG_CACHE_DIR) they cost no model call, since
+--         that text was embedded when it was inserted.
+-- Store profile `policies` (read by VECTOR_LOOKUP and `flink-rag index create`).
 
+SET 'execution.checkpointing.interval' = '10 s';
 SET 'pipeline.global-job-parameters.flink-rag.store.policies.collection' = 'policies';
 SET 'pipeline.global-job-parameters.flink-rag.store.policies.filter-fields' = 'doc_id';
 SET 'pipeline.global-job-parameters.flink-rag.store.policies.fields' = 'doc_id,title,section';
 SET 'pipeline.global-job-parameters.flink-rag.store.policies.content-field' = 'content';
 
-CREATE TEMPORARY TABLE policy_docs_src (
-    passage_id STRING,
+CREATE TEMPORARY TABLE policy_sections (
+    section_id STRING,
     doc_id STRING,
     title STRING,
     section STRING,
     `text` STRING,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
+    PRIMARY KEY (section_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'kafka',
+    'connector' = 'upsert-kafka',
     'topic' = '${POLICY_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = 'flink-rag-ingest-policies',
-    'scan.startup.mode' = 'earliest-offset',
-    'scan.bounded.mode' = 'latest-offset',
-    'format' = 'json',
-    'json.ignore-parse-errors' = 'true'
+    'key.format' = 'raw',
+    'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true'
 );
 
+CREATE TEMPORARY TABLE policies_vectors (
+    chunk_id STRING,
+    content STRING,
+    embedding ARRAY<FLOAT>,
+    doc_id STRING,
+    title STRING,
+    section STRING,
+    section_id STRING,
+    `position` INT,
+    embed_error STRING,
+    `topic` STRING METADATA,
+    PRIMARY KEY (chunk_id) NOT ENFORCED
+) WITH (
+    'connector' = 'upsert-kafka',
+    'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'key.format' = 'raw',
+    'value.format' = 'json',
+    'value.fields-include' = 'EXCEPT_KEY',
+    'value.json.encode.ignore-null-fields' = 'true'
+);
+
+CREATE TEMPORARY VIEW policy_chunks AS
 SELECT
-    passage_id AS _id,
-    `text` AS content,
-    EMBED(`text`) AS embedding,
+    COALESCE(c.chunk_id, s.section_id) AS chunk_id,
+    CONCAT(s.title, ' - ', s.section, ': ', c.content) AS content,
+    s.doc_id,
+    s.title,
+    s.section,
+    s.section_id,
+    c.`position`,
+    c.error AS chunk_error
+FROM policy_sections AS s,
+    LATERAL TABLE(CHUNK(s.section_id, s.`text`, 200, 30))
+        AS c(chunk_id, `position`, content, tokens, error);
+
+CREATE TEMPORARY VIEW policy_embedded AS
+SELECT
+    *,
+    COALESCE(chunk_error, r.error) AS problem,
+    r.embedding AS embedding
+FROM (
+    SELECT *, EMBED_RESULT(content) AS r
+    FROM policy_chunks
+);
+
+INSERT INTO policies_vectors
+SELECT
+    chunk_id,
+    content,
+    embedding,
     doc_id,
     title,
-    section
-FROM (
-    -- A compacted topic may still hold older copies of a key: keep the latest.
-    SELECT
-        *,
-        ROW_NUMBER() OVER (PARTITION BY passage_id ORDER BY kafka_offset DESC) AS copy_rank
-    FROM policy_docs_src
-    WHERE passage_id IS NOT NULL
-)
-WHERE copy_rank = 1
-  AND `text` IS NOT NULL;
+    section,
+    section_id,
+    `position`,
+    problem,
+    IF(problem IS NULL, '${VECTOR_TOPIC}', '${DEAD_LETTER_TOPIC}')
+FROM policy_embedded
+ON CONFLICT DO DEDUPLICATE;

@@ -1,8 +1,8 @@
-"""Split policy documents into passages with stable ids.
+"""Policy documents as source rows: one record per markdown section, with a stable id.
 
-A passage id is `<doc_id>#<section-slug>-<n>`: it depends only on the document
-name, the section heading and the passage's position inside the section, so
-re-ingesting the same documents upserts the same keys.
+Splitting into token-bounded chunks is not done here: the ingestion SQL runs CHUNK over each
+section (sql/ingest_policies.sql), so the same job indexes these rows and anyone else's table.
+A section id is `<doc_id>#<section-slug>`; CHUNK's chunk ids (`<section_id>#<n>`) follow.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-DEFAULT_MAX_CHARS = 900
 _LIST_ITEM = re.compile(r"\s*(- |\d+\. )")
 
 
@@ -56,29 +55,18 @@ def _sections(markdown: str) -> list[tuple[str, str, list[str]]]:
     return out
 
 
-def chunk_document(doc_id: str, markdown: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[dict]:
-    """Passages of at most ~`max_chars`, never splitting a paragraph."""
-    passages: list[dict] = []
-    for title, heading, paragraphs in _sections(markdown):
-        groups: list[list[str]] = [[]]
-        for p in paragraphs:
-            if groups[-1] and len(" ".join([*groups[-1], p])) > max_chars:
-                groups.append([])
-            groups[-1].append(p)
-        section = heading or title
-        for n, group in enumerate(groups, start=1):
-            body = "\n".join(group)
-            passages.append(
-                {
-                    "passage_id": f"{doc_id}#{slug(heading)}-{n}",
-                    "doc_id": doc_id,
-                    "title": title,
-                    "section": section,
-                    # The heading travels with the text so a passage is understandable alone.
-                    "text": f"{title} - {section}: {body}" if heading else f"{title}: {body}",
-                }
-            )
-    return passages
+def document_sections(doc_id: str, markdown: str) -> list[dict]:
+    """One row per section: paragraphs separated by blank lines, for CHUNK to cut between."""
+    return [
+        {
+            "section_id": f"{doc_id}#{slug(heading)}",
+            "doc_id": doc_id,
+            "title": title,
+            "section": heading or title,
+            "text": "\n\n".join(paragraphs),
+        }
+        for title, heading, paragraphs in _sections(markdown)
+    ]
 
 
 def policy_documents() -> dict[str, str]:
@@ -92,9 +80,9 @@ def policy_documents() -> dict[str, str]:
     return dict(sorted(docs.items()))
 
 
-def policy_passages(max_chars: int = DEFAULT_MAX_CHARS) -> list[dict]:
+def policy_sections() -> list[dict]:
     return [
-        passage
+        section
         for doc_id, text in policy_documents().items()
-        for passage in chunk_document(doc_id, text, max_chars)
+        for section in document_sections(doc_id, text)
     ]

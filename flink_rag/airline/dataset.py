@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flink_rag.airline.bookings import build_bookings
-from flink_rag.airline.chunking import policy_passages
+from flink_rag.airline.chunking import policy_sections
 from flink_rag.airline.crm import build_customers
 from flink_rag.airline.events import build_events
 from flink_rag.airline.network import AIRPORTS
@@ -32,7 +32,7 @@ FILES: dict[str, tuple[str, str]] = {
     "flight_inventory": ("flights", "flight_id"),
     "customers": ("customers", "customer_id"),
     "bookings": ("bookings", "booking_id"),
-    "policy_docs": ("policies", "passage_id"),
+    "policy_sections": ("policies", "section_id"),
     "flight_events": ("events", "event_id"),
 }
 
@@ -88,7 +88,7 @@ def generate(
         flights=flights,
         customers=customers,
         bookings=bookings,
-        policies=policy_passages(),
+        policies=policy_sections(),
         events=build_events(_rng(seed, "events"), flights, events),
     )
 

@@ -1,5 +1,6 @@
-"""The airline rebooking demo: data -> Kafka -> ingestion -> rebooking job -> a cancellation
--> recommendations printed as they arrive -> clean exit with a summary.
+"""The airline rebooking demo: data -> Kafka -> streaming ingestion (Flink SQL -> Kafka ->
+Kafka Connect -> MongoDB) -> rebooking job -> a cancellation -> recommendations printed as
+they arrive -> clean exit with a summary.
 
 Local defaults (Kafka, MongoDB stand-in, MiniLM embeddings, the local LLM); with
 OPENAI_API_KEY, MONGODB_URI or KAFKA_BOOTSTRAP_SERVERS set, the same run uses those.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flink_rag.airline import checks, dataset, ingest, kafka_io, rebooking
+from flink_rag.airline import checks, dataset, ingestion, kafka_io, rebooking
 from flink_rag.airline.events import make_event
 
 DEFAULT_TIMEOUT_S = 900.0
@@ -39,6 +40,7 @@ class Summary:
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     pipeline_s: float = 0.0  # from the injected event to the last output
+    ingested: dict[str, int] = field(default_factory=dict)  # store -> documents in MongoDB
 
     @property
     def complete(self) -> bool:
@@ -64,7 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for outputs"
     )
     parser.add_argument(
-        "--skip-ingest", action="store_true", help="reuse the MongoDB collections as they are"
+        "--skip-ingest",
+        action="store_true",
+        help="do not start the ingestion job; reuse the MongoDB collections as they are",
     )
     parser.add_argument(
         "--keep-running", action="store_true", help="leave the local stack running at the end"
@@ -123,15 +127,16 @@ def run_scenario(
     options: dict[str, str] | None = None,
     sql_client: bool = False,
 ) -> Summary:
-    """Load, ingest, start the job, cancel `flight`, collect outputs; the job is cancelled
-    before returning."""
+    """Load, start ingestion, start the job, cancel `flight`, collect outputs; both jobs are
+    cancelled before returning. The ingestion job keeps running next to the rebooking job,
+    so seat changes in flight_inventory reach MongoDB while recommendations are made."""
     started = time.monotonic()
     counts = kafka_io.load_dataset(kafka_bootstrap, data)
     say(f"loaded Kafka topics: {counts}")
+    ingest_job = None
+    ingested: dict[str, int] = {}
     if not skip_ingest:
-        for kind in ("policies", "flights"):
-            result = ingest.run(kind, kafka_bootstrap, mongodb_uri, progress=say)
-            say(f"ingested {result.documents} {kind} documents ({result.dimensions} dims)")
+        ingest_job, ingested = _start_ingestion(kafka_bootstrap, mongodb_uri, data, say, options)
 
     run_id = uuid.uuid4().hex[:8]
     params = rebooking.sql_params(
@@ -150,6 +155,7 @@ def run_scenario(
     else:
         job = rebooking.submit(params, options={**JOB_OPTIONS, **(options or {})})
     summary = Summary(flight["flight_id"], len(data.bookings_on(flight["flight_id"])))
+    summary.ingested = ingested
     try:
         _wait_running(job, timeout_s)
         time.sleep(SETTLE_S)
@@ -207,6 +213,9 @@ def run_scenario(
     finally:
         say("cancelling the rebooking job")
         job.cancel().result()
+        if ingest_job is not None:
+            say("cancelling the ingestion job")
+            ingest_job.cancel().result()
     summary.grounded = len(recs)
     summary.dead_lettered = len(dead)
     for rec in recs:
@@ -219,6 +228,53 @@ def run_scenario(
         )
     summary.elapsed_s = time.monotonic() - started
     return summary
+
+
+def _start_ingestion(
+    kafka_bootstrap: str,
+    mongodb_uri: str,
+    data: dataset.Dataset,
+    say: Callable[[str], None],
+    options: dict[str, str] | None,
+) -> tuple[Any, dict[str, int]]:
+    """Sinks (Kafka Connect), the streaming ingestion job, caught-up collections, indexes."""
+    from pymongo import MongoClient
+
+    from flink_rag.local.connect import connect_url
+
+    minimum = {
+        "policies": len(data.policies),  # at least one chunk per section
+        "flights": sum(1 for f in data.flights if f["status"] == "SCHEDULED"),
+    }
+    settings = {store: ingestion.store_settings(store) for store in ingestion.STORES}
+    for store, profile in settings.items():
+        ingestion.create_sink(store, connect_url(), profile)
+        say(f"sink connector for {store} is RUNNING ({store}_vectors -> MongoDB {store})")
+    from flink_rag import store_sink
+
+    before = {
+        store: store_sink.topic_size(kafka_bootstrap, store_sink.vectors_topic(store)) or 0
+        for store in settings
+    }
+    job = ingestion.submit(kafka_bootstrap, options=options)
+    say(f"ingestion job {job.get_job_id()} started (policies, flights)")
+    ingested: dict[str, int] = {}
+    client: Any = MongoClient(mongodb_uri, serverSelectionTimeoutMS=10_000)
+    try:
+        for store, profile in settings.items():
+            coll = client[profile.database][profile.collection]
+            caught = ingestion.wait_caught_up(
+                coll, kafka_bootstrap, store, minimum[store], before[store]
+            )
+            dims = ingestion.create_index(coll, profile, ingestion.INDEX_READY_TIMEOUT_S)
+            ingested[store] = caught.documents
+            say(f"{store}: {caught.documents} documents in MongoDB ({dims} dims), index READY")
+    except BaseException:
+        job.cancel().result()
+        raise
+    finally:
+        client.close()
+    return job, ingested
 
 
 def _wait_running(job, timeout_s: float) -> None:
@@ -239,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     from flink_rag.local.stack import Stack
 
     t0 = time.monotonic()
-    names = ["kafka", "mongo"] + ([] if os.environ.get("OPENAI_API_KEY") else ["llm"])
+    names = ["kafka", "mongo", "connect"] + ([] if os.environ.get("OPENAI_API_KEY") else ["llm"])
     names += ["flink"] if args.sql_client else []
     _say(f"starting the local stack ({', '.join(names)}; services set in the env are used as is)")
     if args.keep_running:
@@ -258,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
         dataset.write_files(data, data_dir)
         _say(
             f"generated {len(data.flights)} flights, {len(data.customers)} customers, "
-            f"{len(data.bookings)} bookings, {len(data.policies)} policy passages -> {data_dir}"
+            f"{len(data.bookings)} bookings, {len(data.policies)} policy sections -> {data_dir}"
         )
         flight = data.flight(args.flight) if args.flight else checks.pick_flight(data)
         summary = run_scenario(

@@ -28,12 +28,12 @@ TOPICS: dict[str, TopicSpec] = {
     "customers": TopicSpec("customers", compact=True),
     "bookings": TopicSpec("bookings", compact=True),
     "flight_inventory": TopicSpec("flight_inventory", compact=True),
-    "policy_docs": TopicSpec("policy_docs", compact=True),
+    "policy_sections": TopicSpec("policy_sections", compact=True),
     "flight_events": TopicSpec("flight_events", compact=False),
     "rebooking_recommendations": TopicSpec("rebooking_recommendations", compact=False),
     "rebooking_dead_letter": TopicSpec("rebooking_dead_letter", compact=False),
 }
-DATA_TOPICS: tuple[str, ...] = ("customers", "bookings", "flight_inventory", "policy_docs")
+DATA_TOPICS: tuple[str, ...] = ("customers", "bookings", "flight_inventory", "policy_sections")
 
 
 class KafkaSetupError(FlinkRagError):

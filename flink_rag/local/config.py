@@ -29,6 +29,7 @@ MONGO_PORT = 27027 + _OFFSET
 LLM_PORT = 18000 + _OFFSET
 FLINK_REST_PORT = 18081 + _OFFSET
 FLINK_RPC_PORT = 18123 + _OFFSET
+CONNECT_PORT = 18083 + _OFFSET
 LLM_MODEL_ALIAS = "smollm2"
 DEFAULT_TIMEOUT_S = 180.0
 
@@ -56,3 +57,4 @@ class LocalConfig:
     llm_port: int = LLM_PORT
     flink_rest_port: int = FLINK_REST_PORT
     flink_rpc_port: int = FLINK_RPC_PORT
+    connect_port: int = CONNECT_PORT

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flink_rag.local import process
 from flink_rag.local.component import Component
 from flink_rag.local.config import DEFAULT_TIMEOUT_S, LocalConfig
+from flink_rag.local.connect import KafkaConnect
 from flink_rag.local.errors import (
     LocalStackError,
     PortInUseError,
@@ -29,10 +30,11 @@ from flink_rag.local.state import StateDir
 COMPONENTS: dict[str, type[Component]] = {
     "kafka": Kafka,
     "mongo": MongoStandIn,
+    "connect": KafkaConnect,
     "llm": LlmServer,
     "flink": FlinkCluster,
 }
-DEFAULT_NAMES = ("kafka", "mongo", "llm")  # Flink starts on demand
+DEFAULT_NAMES = ("kafka", "mongo", "connect", "llm")  # Flink starts on demand
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class ComponentStatus:
     detail: str
 
     def line(self) -> str:
-        return f"{self.name:<6} {self.state:<11} {self.detail}"
+        return f"{self.name:<7} {self.state:<11} {self.detail}"
 
 
 class Stack:
@@ -187,7 +189,7 @@ class Stack:
             if wanted_owners is not None and comp.owner() not in wanted_owners:
                 continue
             if comp.stop():
-                lines.append(f"{comp.name:<6} stopped")
+                lines.append(f"{comp.name:<7} stopped")
         return lines
 
 

@@ -59,6 +59,7 @@ def private_config(tmp_path) -> LocalConfig:
         llm_port=spare_port(),
         flink_rest_port=spare_port(),
         flink_rpc_port=spare_port(),
+        connect_port=spare_port(),
     )
 
 
@@ -133,7 +134,7 @@ def test_status_exits_zero_when_up(local_stack, capsys):
     assert main(["local", "status"]) == 0
     lines = capsys.readouterr().out.splitlines()
     states = {line.split()[0]: line.split()[1] for line in lines}
-    assert set(states) == {"kafka", "mongo", "llm", "flink"}
+    assert set(states) == {"kafka", "mongo", "connect", "llm", "flink"}
     for name in DEFAULT_NAMES:
         assert states[name] in ("up", "external"), lines
     mongo_line = next(line for line in lines if line.startswith("mongo"))

@@ -154,7 +154,7 @@ def test_rebooking_sql_routes_every_passenger_and_bad_event(kafka_mongo, tmp_pat
     client = pymongo.MongoClient(kafka_mongo.mongodb_uri)
     client[database]["flights"].insert_many(_flight_docs(data))
     client[database]["policies"].insert_many(
-        [{"_id": p["passage_id"], "content": p["text"]} for p in data.policies]
+        [{"_id": p["section_id"], "content": p["text"]} for p in data.policies]
     )
     kafka_io.load_dataset(
         kafka_mongo.kafka_bootstrap,

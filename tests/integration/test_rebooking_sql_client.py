@@ -67,7 +67,7 @@ def event_ids(out: rebooking.Outputs) -> set[str]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     cache = tmp_path_factory.mktemp("llm-cache")
-    with shared_stack(["kafka", "mongo", "llm", "flink"]) as ep:
+    with shared_stack(["kafka", "mongo", "connect", "llm", "flink"]) as ep:
         demo._configure_providers(ep.llm_base_url, cache)
         options = {"flink-rag.llm.cache-dir": str(cache), "flink-rag.embed.cache-dir": str(cache)}
         data = dataset.generate()

@@ -1,10 +1,10 @@
-"""Policy documents split into passages with stable ids."""
+"""Policy documents split into section rows with stable ids (CHUNK cuts them further)."""
 
 from __future__ import annotations
 
 import pytest
 
-from flink_rag.airline.chunking import chunk_document, policy_documents, policy_passages
+from flink_rag.airline.chunking import document_sections, policy_documents, policy_sections
 
 pytestmark = pytest.mark.unit
 
@@ -27,29 +27,25 @@ Gamma.
 """
 
 
-def test_sections_become_passages_with_heading_in_text():
-    passages = chunk_document("doc", DOC)
-    assert [p["passage_id"] for p in passages] == [
-        "doc#intro-1",
-        "doc#first-part-1",
-        "doc#second-part-1",
-    ]
-    assert passages[0]["text"] == "Title: Intro paragraph spanning two lines."
-    assert passages[1]["text"] == "Title - First part: - item one continued\n- item two"
-
-
-def test_long_sections_split_between_paragraphs_only():
-    passages = chunk_document("doc", DOC, max_chars=10)
-    second = [p for p in passages if p["section"] == "Second part"]
-    assert [p["passage_id"] for p in second] == ["doc#second-part-1", "doc#second-part-2"]
-    assert second[0]["text"].endswith("Alpha. Beta.")
-    assert second[1]["text"].endswith("Gamma.")
+def test_sections_become_rows_with_paragraphs_kept_apart():
+    sections = document_sections("doc", DOC)
+    assert [s["section_id"] for s in sections] == ["doc#intro", "doc#first-part", "doc#second-part"]
+    assert sections[0]["text"] == "Intro paragraph spanning two lines."
+    assert sections[0]["section"] == "Title"
+    assert sections[1]["text"] == "- item one continued\n\n- item two"
+    assert sections[2] == {
+        "section_id": "doc#second-part",
+        "doc_id": "doc",
+        "title": "Title",
+        "section": "Second part",
+        "text": "Alpha. Beta.\n\nGamma.",
+    }
 
 
 def test_ids_are_stable_and_unique_over_bundled_policies():
-    first = policy_passages()
-    assert first == policy_passages()
-    ids = [p["passage_id"] for p in first]
+    first = policy_sections()
+    assert first == policy_sections()
+    ids = [s["section_id"] for s in first]
     assert len(ids) == len(set(ids))
     assert {"rebooking", "compensation", "loyalty", "special_assistance"} <= set(policy_documents())
-    assert any("EUR 600" in p["text"] for p in first)
+    assert any("EUR 600" in s["text"] for s in first)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flink_rag.airline import dataset, ingest, rebooking
+from flink_rag.airline import dataset, ingestion, rebooking
 from flink_rag.airline.checks import alternatives, pick_flight, recommendation_problems
 from flink_rag.connectors.errors import ConfigError
 from flink_rag.sql import files as sql_files
@@ -52,8 +52,8 @@ def test_render_requires_every_placeholder():
     ("name", "params"),
     [
         ("rebooking.sql", rebooking.sql_params("k:9092", group_id="g")),
-        ("ingest_flights.sql", ingest.sql_params("flights", "k:9092")),
-        ("ingest_policies.sql", ingest.sql_params("policies", "k:9092")),
+        ("ingest_flights.sql", ingestion.sql_params("flights", "k:9092")),
+        ("ingest_policies.sql", ingestion.sql_params("policies", "k:9092")),
     ],
 )
 def test_every_pipeline_file_renders_with_its_params(name, params):
@@ -61,23 +61,22 @@ def test_every_pipeline_file_renders_with_its_params(name, params):
     assert sql_files.placeholders(text) <= set(params)
     statements = sql_files.statements(name, params)
     assert not any("${" in s for s in statements)
-    assert all(s.split()[0].upper() in {"SET", "CREATE", "SELECT", "EXECUTE"} for s in statements)
+    kinds = {"SET", "CREATE", "SELECT", "EXECUTE", "INSERT"}
+    assert all(s.split()[0].upper() in kinds for s in statements)
 
 
 def test_store_profiles_match_between_ingestion_and_rebooking():
-    rebooking_sets = dict(
-        kv
+    rebooking_sets = {
+        kv[0].removeprefix("pipeline.global-job-parameters."): kv[1]
         for s in sql_files.split_statements(sql_files.read("rebooking.sql"))
         if (kv := sql_files.parse_set(s))
-    )
+    }
     for kind in ("flights", "policies"):
-        settings = ingest.store_settings(kind, env={})
-        declared = rebooking_sets[
-            f"pipeline.global-job-parameters.flink-rag.store.{kind}.filter-fields"
-        ]
+        settings = ingestion.store_settings(kind, env={})
+        declared = rebooking_sets[f"flink-rag.store.{kind}.filter-fields"]
         assert settings.filter_fields == tuple(declared.split(","))
         assert settings.collection == kind
-    assert "departure_ts" in ingest.store_settings("flights", env={}).filter_fields
+    assert "departure_ts" in ingestion.store_settings("flights", env={}).filter_fields
 
 
 def test_sql_client_script_sets_options_one_key_each_and_keeps_statements():
@@ -94,19 +93,18 @@ def test_sql_client_script_sets_options_one_key_each_and_keeps_statements():
 
 
 def test_no_shipped_sql_sets_an_option_the_udfs_cannot_see():
-    for name in ("functions.sql", "rebooking.sql", "ingest_flights.sql", "ingest_policies.sql"):
+    for name in (
+        "functions.sql",
+        "rebooking.sql",
+        "ingest_flights.sql",
+        "ingest_policies.sql",
+        "ingest_documents.sql",
+    ):
         for statement in sql_files.split_statements(sql_files.read(name)):
             kv = sql_files.parse_set(statement)
             if kv:
                 assert not kv[0].startswith("flink-rag."), (name, kv)
                 assert kv[0] != "pipeline.global-job-parameters", (name, kv)
-
-
-def test_to_document_drops_nulls_and_converts_embedding():
-    doc = ingest.to_document({"_id": "a", "embedding": (1, 2), "seats_premium": None})
-    assert doc == {"_id": "a", "embedding": [1.0, 2.0]}
-    batches = list(ingest.batches(({"_id": str(i)} for i in range(5)), size=2))
-    assert [len(b) for b in batches] == [2, 2, 1]
 
 
 def test_grounded_check_on_sample_data():

@@ -58,6 +58,7 @@ def test_functions_sql_registers_every_function_and_documents_valid_per_key_sets
         "LLM_COMPLETE",
         "LLM_COMPLETE_JSON",
         "RAG_PROMPT",
+        "CHUNK",
     ]
     examples = [
         parse_set(line.lstrip("-").strip().rstrip(";"))

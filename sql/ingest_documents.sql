@@ -1,0 +1,84 @@
+-- Index your own documents: any upsert table -> CHUNK -> EMBED -> upsert-kafka topic
+-- ${VECTOR_TOPIC} -> Kafka Connect MongoDB sink (`flink-rag store sink create --store docs`)
+-- -> MongoDB collection `docs`. Streaming: inserts, updates and deletes in the source reach
+-- MongoDB within seconds, until the job is cancelled.
+--
+-- Placeholders (e.g. `envsubst`): ${KAFKA_BOOTSTRAP_SERVERS}; ${DOCS_TOPIC} (the source,
+-- key = doc_id, JSON value {doc_id, title, body, category}, a tombstone deletes the document);
+-- ${VECTOR_TOPIC} (docs_vectors, read by the sink connector); ${DEAD_LETTER_TOPIC}
+-- (docs_vectors_dead_letter: chunks that could not be chunked or embedded, with the reason).
+-- Writes one record per chunk, key `<doc_id>#<n>`; a document edited to fewer chunks, or
+-- deleted, retracts its chunks (tombstones). A chunk whose CHUNK or EMBED failed goes to the
+-- dead-letter topic with the reason and never reaches MongoDB without a vector (an update
+-- that fails to embed retracts the chunk's old version). See sql/ingest_policies.sql for the
+-- changelog details.
+
+SET 'execution.checkpointing.interval' = '10 s';
+SET 'pipeline.global-job-parameters.flink-rag.store.docs.filter-fields' = 'category';
+SET 'pipeline.global-job-parameters.flink-rag.store.docs.fields' = 'doc_id,title,category';
+
+CREATE TEMPORARY TABLE docs (
+    doc_id STRING,
+    title STRING,
+    body STRING,
+    category STRING,
+    PRIMARY KEY (doc_id) NOT ENFORCED
+) WITH (
+    'connector' = 'upsert-kafka',
+    'topic' = '${DOCS_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'key.format' = 'raw',
+    'value.format' = 'json'
+);
+
+CREATE TEMPORARY TABLE docs_vectors (
+    chunk_id STRING,
+    content STRING,
+    embedding ARRAY<FLOAT>,
+    doc_id STRING,
+    title STRING,
+    category STRING,
+    embed_error STRING,
+    `topic` STRING METADATA,
+    PRIMARY KEY (chunk_id) NOT ENFORCED
+) WITH (
+    'connector' = 'upsert-kafka',
+    'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'key.format' = 'raw',
+    'value.format' = 'json',
+    'value.fields-include' = 'EXCEPT_KEY',
+    'value.json.encode.ignore-null-fields' = 'true'
+);
+
+CREATE TEMPORARY VIEW docs_embedded AS
+SELECT
+    *,
+    COALESCE(chunk_error, r.error) AS problem,
+    r.embedding AS embedding
+FROM (
+    SELECT
+        COALESCE(c.chunk_id, d.doc_id) AS chunk_id,
+        c.content,
+        d.doc_id,
+        d.title,
+        d.category,
+        c.error AS chunk_error,
+        EMBED_RESULT(c.content) AS r
+    FROM docs AS d,
+        LATERAL TABLE(CHUNK(d.doc_id, d.body, 128, 24))
+            AS c(chunk_id, `position`, content, tokens, error)
+);
+
+INSERT INTO docs_vectors
+SELECT
+    chunk_id,
+    content,
+    embedding,
+    doc_id,
+    title,
+    category,
+    problem,
+    IF(problem IS NULL, '${VECTOR_TOPIC}', '${DEAD_LETTER_TOPIC}')
+FROM docs_embedded
+ON CONFLICT DO DEDUPLICATE;
