@@ -268,6 +268,7 @@ class StoreSettings:
     dimensions: int | None = None
     timeout_s: float = 10.0
     scan_cache_ttl_s: float = 60.0  # scan mode: how long cached document vectors are trusted
+    concurrency: int = 8  # lookups of one batch in flight at once (VectorStore.search_many)
 
     @classmethod
     def from_options(
@@ -293,6 +294,7 @@ class StoreSettings:
             dimensions=o.opt_integer("dimensions"),
             timeout_s=o.number("timeout", 10.0),
             scan_cache_ttl_s=o.number("scan-cache-ttl", 60.0),
+            concurrency=o.integer("concurrency", 8, minimum=1),
         )
 
 

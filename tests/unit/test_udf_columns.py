@@ -54,6 +54,7 @@ def test_functions_sql_registers_every_function_and_its_set_example_parses():
         "EMBED_RESULT",
         "VECTOR_LOOKUP",
         "VECTOR_LOOKUP_JSON",
+        "VECTOR_HITS",
         "LLM_COMPLETE",
         "LLM_COMPLETE_JSON",
         "RAG_PROMPT",
