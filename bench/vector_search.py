@@ -30,14 +30,16 @@ DIMS = 384
 K = 10
 CATEGORIES = 10
 CLUSTERS = 200
+CENTERS_SEED = 1  # documents and queries share the clusters, as texts and questions of a topic do
 INSERT_BATCH = 1000
 READY_TIMEOUT_S = 15 * 60
 WARMUP = 100
 
 
 def vectors(n: int, seed: int = 7) -> np.ndarray:
+    """n unit vectors around the same fixed cluster centers; `seed` draws the points."""
+    centers = np.random.default_rng(CENTERS_SEED).normal(size=(CLUSTERS, DIMS))
     rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(CLUSTERS, DIMS))
     v = centers[rng.integers(0, CLUSTERS, n)] + 0.6 * rng.normal(size=(n, DIMS))
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--latency-concurrency", type=int, default=32)
     parser.add_argument("--scan-queries", type=int, default=0, help="also time scan mode")
+    parser.add_argument("--scan-max-docs", type=int, default=10_000, help="scan only up to this")
     args = parser.parse_args(argv)
     bench = LookupBench().start()
     try:
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
                                   "stand_in_rss_mb": round(jvm.memory_info().rss / 2**20),
                                   "load_avg": os.getloadavg()[0]}), flush=True)  # fmt: skip
             store.close()
-            if args.scan_queries:
+            if args.scan_queries and n <= args.scan_max_docs:
                 scan_mode(bench.uri, name, settings, data, queries[: args.scan_queries], n)
             if args.latency_ms > 0:
                 with LatencyProxy(bench.uri, args.latency_ms / 1000.0) as proxy:
