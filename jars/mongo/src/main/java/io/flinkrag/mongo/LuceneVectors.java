@@ -40,7 +40,6 @@ import org.apache.lucene.search.Weight;
 import org.apache.lucene.store.FSDirectory;
 import org.apache.lucene.util.Bits;
 import org.apache.lucene.util.BytesRef;
-import org.apache.lucene.util.IOUtils;
 
 /**
  * One built (or building) Lucene index for a search index definition: an HNSW graph per vector
@@ -210,9 +209,15 @@ final class LuceneVectors implements Closeable {
     }
   }
 
+  /** Discards rather than commits: every index is rebuilt from its collection on start. */
   @Override
   public void close() throws IOException {
-    IOUtils.close(searchers, writer, store);
+    try {
+      searchers.close();
+      writer.rollback();
+    } finally {
+      store.close();
+    }
   }
 
   void closeAndDelete() {
