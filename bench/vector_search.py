@@ -14,7 +14,6 @@ reported against in-flight ÷ latency. Prints one JSON line per measurement.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import time
@@ -22,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import psutil
+from pydantic import SecretStr
 
 from flink_rag.bench.latency_proxy import LatencyProxy
 from flink_rag.bench.lookups import LookupBench
@@ -105,7 +105,7 @@ def scan_mode(uri, name, settings, data, queries, n):
     create_vector_index(client["flink_rag"][name], index, "embedding", DIMS, "cosine",
                         ["category"], mode="scan")  # fmt: skip
     client.close()
-    store = VectorStore(dataclasses.replace(settings, index=index, mode="scan"))
+    store = VectorStore(settings.model_copy(update={"index": index, "mode": "scan"}))
     store.open(DIMS)
     truth = exact_top(data, queries, None)
     rate, recall = measure(store, queries, None, truth, 1, warmup=1)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
                 scan_mode(bench.uri, name, settings, data, queries[: args.scan_queries], n)
             if args.latency_ms > 0:
                 with LatencyProxy(bench.uri, args.latency_ms / 1000.0) as proxy:
-                    slow = VectorStore(dataclasses.replace(settings, uri=proxy.uri))
+                    slow = VectorStore(settings.model_copy(update={"uri": SecretStr(proxy.uri)}))
                     slow.open(DIMS)
                     c = args.latency_concurrency
                     truth = exact_top(data, queries, None)

@@ -26,6 +26,7 @@ VECTOR_SEARCH = "Atlas $vectorSearch on Lucene HNSW"
 class MongoStandIn(Component):
     name = "mongo"
     external_env = MONGODB_ENV
+    probe_request = "a ping"
 
     @property
     def jar_dir(self) -> Path:

@@ -10,7 +10,6 @@ The URI is never printed.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import uuid
@@ -105,8 +104,8 @@ def _live(uri):
                 "mode": "auto",
                 "timeout": "20",
             },
+            {"MONGODB_URI": uri},
         )
-        settings = dataclasses.replace(settings, uri=uri)
         yield settings, docs, vectors
     finally:
         collection.drop()
@@ -157,8 +156,8 @@ def test_atlas_exact_search_and_range_filter(live):
             "exact": "true",
             "timeout": "20",
         },
+        {"MONGODB_URI": settings.uri.get_secret_value()},
     )
-    exact = dataclasses.replace(exact, uri=settings.uri)
     store = VectorStore(exact)
     store.open(DIMS)
     query = np.random.default_rng(10).normal(size=DIMS)
