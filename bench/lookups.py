@@ -1,4 +1,5 @@
-"""VECTOR_LOOKUP lookups/s on a private MongoDB stand-in (scan mode), with and without a filter.
+"""VECTOR_LOOKUP lookups/s on a private MongoDB stand-in (Atlas path: `$vectorSearch` on its
+Lucene HNSW index), with and without a filter.
 
 The stand-in runs on a free port with its own data directory, so the benchmark never touches
 the local stack's data; MONGODB_URI must point at it before the first JVM starts (Python
@@ -29,6 +30,7 @@ CATEGORIES = 100  # the filter selects one category: 1% of the documents
 K = 5
 BUNDLE_ROWS = 1  # each answer flushed at once, so the rate can be read off the stream
 INSERT_BATCH = 2000
+READY_TIMEOUT_S = 15 * 60
 
 
 def doc_vector(i: int) -> list[float]:
@@ -86,10 +88,10 @@ class LookupBench:
             self._tmp = None
 
     def load(self, docs: int) -> str:
-        """Collection `bench_<docs>` with its scan-mode index descriptor; returns its name."""
+        """Collection `bench_<docs>` with a READY search index; returns its name."""
         import pymongo
 
-        from flink_rag.connectors.mongodb_index import create_vector_index
+        from flink_rag.connectors.mongodb_index import create_vector_index, wait_until_ready
 
         name = f"bench_{docs}"
         if docs in self.loaded:
@@ -112,8 +114,9 @@ class LookupBench:
                 )
             create_vector_index(
                 coll, f"{name}_vector_index", "embedding", DIMENSIONS, "cosine",
-                ["category"], mode="scan",
+                ["category"], mode="atlas",
             )  # fmt: skip
+            wait_until_ready(coll, f"{name}_vector_index", READY_TIMEOUT_S, mode="atlas")
         finally:
             client.close()
         self.loaded.add(docs)
@@ -128,7 +131,7 @@ class LookupBench:
         options = {
             f"flink-rag.store.{STORE}.collection": collection,
             f"flink-rag.store.{STORE}.index": f"{collection}_vector_index",
-            f"flink-rag.store.{STORE}.mode": "scan",
+            f"flink-rag.store.{STORE}.mode": "atlas",
             f"flink-rag.store.{STORE}.filter-fields": "category",
             f"flink-rag.store.{STORE}.fields": "category",
             f"flink-rag.store.{STORE}.dimensions": str(DIMENSIONS),

@@ -1,10 +1,11 @@
 """Vector index administration: create, wait until READY, describe.
 
-On Atlas (or any server with search) the index is a `vectorSearch` search index with the
-vector field and its filter fields. Servers without search (self-managed without mongot, the
-local stand-in) cannot hold one, so "scan mode" records what the index would be — a descriptor
-document in `flink_rag_indexes` — and creates ordinary indexes on the filter fields, which the
-filtered `find` of a scan uses. VectorStore.open() checks against whichever exists.
+On Atlas (or any server with search, the local stand-in included) the index is a
+`vectorSearch` search index with the vector field and its filter fields. Servers without search
+(self-managed without mongot) cannot hold one, so "scan mode" records what the index would be —
+a descriptor document in `flink_rag_indexes` — and creates ordinary indexes on the filter
+fields, which the filtered `find` of a scan uses. VectorStore.open() checks against whichever
+exists.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ DESCRIPTOR_COLLECTION = "flink_rag_indexes"
 MAX_DIMENSIONS = 8192
 READY = "READY"
 FAILED = "FAILED"
-POLL_INTERVAL_S = 2.0
+POLL_INTERVAL_S = 2.0  # the longest wait between status polls
+FIRST_POLL_S = 0.1  # polls start fast (a small index is READY in well under a second) and back off
 ATLAS, SCAN = "atlas", "scan"
 
 # Server answers meaning "no search here" rather than "you may not": CommandNotFound,
@@ -147,6 +149,7 @@ def wait_until_ready(
 ) -> IndexInfo:
     """Poll until the index is READY and queryable; IndexNotReadyError on FAILED or timeout."""
     deadline = time.monotonic() + max(0.0, timeout_s)
+    interval = FIRST_POLL_S
     while True:
         info = describe(collection, name, mode=mode)
         if info is not None and info.ready:
@@ -163,7 +166,8 @@ def wait_until_ready(
                 f"vector index {name!r} on {_where(collection)} {state} after {timeout_s:g} s; "
                 "wait longer and check with `flink-rag index status`"
             )
-        time.sleep(min(POLL_INTERVAL_S, remaining))
+        time.sleep(min(interval, remaining))
+        interval = min(POLL_INTERVAL_S, interval * 2)
 
 
 def describe(collection: Collection, name: str, *, mode: str = "auto") -> IndexInfo | None:

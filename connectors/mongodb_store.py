@@ -16,6 +16,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,8 @@ from flink_rag.connectors.vector_scoring import as_vector, scores, top_k
 log = logging.getLogger(__name__)
 
 MAX_K = 1000  # a lookup feeding a prompt never needs more; protects the worker's memory
+# One lookup: query vector, k, filter (MQL document, its JSON text, or None).
+LookupRequest = tuple[Any, Any, Any]
 APP_NAME = "flink-rag"
 
 
@@ -80,6 +83,7 @@ class VectorStore:
         self._pid: int | None = None
         self._allowed: frozenset[str] = frozenset()
         self._cache: VectorCache | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to workers: only the profile travels; open() connects there.
@@ -96,7 +100,7 @@ class VectorStore:
             info = self._require_index()
             self._check_index(info, expected_dimensions)
             return info
-        self._client = None  # a client inherited through fork() must not be used
+        self._client = self._pool = None  # a client or pool inherited through fork() is unusable
         s = self.settings
         if s.fields and SCORE_FIELD in s.fields:
             raise ConfigError(
@@ -146,9 +150,13 @@ class VectorStore:
         return info
 
     def close(self) -> None:
-        if self._client is not None and self._pid == os.getpid():
-            self._client.close()
+        if self._pid == os.getpid():
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            if self._client is not None:
+                self._client.close()
         self._client = self._collection = None
+        self._pool = None
 
     @property
     def mode(self) -> str | None:
@@ -175,6 +183,29 @@ class VectorStore:
             self.metrics.observe("lookup_latency_ms", (time.perf_counter() - started) * 1000.0)
         self.metrics.incr("lookup_hits", len(hits))
         return hits
+
+    def search_many(self, requests: Sequence[LookupRequest]) -> list[list[Hit] | Exception]:
+        """search() for each (vector, k, filter), `concurrency` at a time; results in input order.
+
+        Each result is the hits of its own request, or the exception that request raised, so
+        one bad row never costs the others. pymongo's client is thread-safe and pools
+        connections; the lookups overlap their round trips to the server.
+        """
+        self._require_index()
+        if len(requests) <= 1 or self.settings.concurrency <= 1:
+            return [self._one(request) for request in requests]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self.settings.concurrency, thread_name_prefix=f"lookup-{self.settings.name}"
+            )
+        return list(self._pool.map(self._one, requests))
+
+    def _one(self, request: LookupRequest) -> list[Hit] | Exception:
+        vector, k, filter = request
+        try:
+            return self.search(vector, k, filter)
+        except Exception as err:  # handed back as this row's result; the caller decides
+            return err
 
     def _search(self, query_vector: Sequence[float] | np.ndarray, k: int, filter: Any) -> list[Hit]:
         info = self._require_index()

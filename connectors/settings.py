@@ -281,6 +281,8 @@ class StoreSettings(Section):
     timeout_s: Seconds = Field(10.0, alias="timeout")
     # scan mode: how long cached document vectors are trusted
     scan_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(60.0, alias="scan-cache-ttl")
+    # lookups of one batch in flight at once (VectorStore.search_many, VECTOR_LOOKUP_JSON)
+    concurrency: PositiveInt = 8
 
     @classmethod
     def option_keys(cls) -> tuple[str, ...]:

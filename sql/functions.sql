@@ -5,6 +5,12 @@
 --   VECTOR_LOOKUP(store, query, k, filter)
 --       -> TABLE(doc_id, score, content, metadata, error)     (LEFT JOIN LATERAL TABLE ... ON TRUE)
 --   VECTOR_LOOKUP_JSON(store, query, k, filter) -> STRING      {"hits":[...],"error":...}
+--       (vectorized: a batch's lookups overlap, 'flink-rag.store.<name>.concurrency' at a time)
+--   VECTOR_HITS(lookup_json)
+--       -> TABLE(doc_id, score, content, metadata, error)     rows per hit with overlapping lookups:
+--       compute VECTOR_LOOKUP_JSON(...) AS answer in a view or subquery, then
+--       LEFT JOIN LATERAL TABLE(VECTOR_HITS(a.answer)) AS h(...) ON TRUE
+--       (PyFlink cannot nest a vectorized function inside a Python table function)
 --   LLM_COMPLETE(prompt [, system])   -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms>
 --   LLM_COMPLETE_JSON(prompt, system, json_schema) -> same ROW, answer validated against the schema
 --   RAG_PROMPT(template, context_json, budget_tokens) -> STRING
@@ -75,6 +81,9 @@ CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS VECTOR_LOOKUP
 
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS VECTOR_LOOKUP_JSON
     AS 'flink_rag.udfs.vector_lookup.VECTOR_LOOKUP_JSON' LANGUAGE PYTHON;
+
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS VECTOR_HITS
+    AS 'flink_rag.udfs.vector_lookup.VECTOR_HITS' LANGUAGE PYTHON;
 
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS LLM_COMPLETE
     AS 'flink_rag.udfs.llm_complete.LLM_COMPLETE' LANGUAGE PYTHON;

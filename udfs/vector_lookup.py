@@ -1,6 +1,18 @@
-"""VECTOR_LOOKUP (table function) and VECTOR_LOOKUP_JSON (scalar) over `VectorStore`.
+"""VECTOR_LOOKUP (table function), VECTOR_LOOKUP_JSON (vectorized scalar) and VECTOR_HITS.
 
     LEFT JOIN LATERAL TABLE(VECTOR_LOOKUP('flights', v, 5, f))
+        AS h(doc_id, score, content, metadata, error) ON TRUE
+
+VECTOR_LOOKUP makes one lookup at a time. VECTOR_LOOKUP_JSON is a pandas UDF: the lookups of a
+batch overlap, `flink-rag.store.<name>.concurrency` at a time, each answer in its row's place.
+For rows per hit with overlapping lookups, compute VECTOR_LOOKUP_JSON in a view or subquery
+and unpack its column with VECTOR_HITS (PyFlink 2.3 cannot pass a pandas UDF's result straight
+into a Python table function):
+
+    CREATE TEMPORARY VIEW answered AS
+        SELECT id, VECTOR_LOOKUP_JSON('flights', v, 5, f) AS answer FROM needs;
+    SELECT a.id, h.doc_id, h.score FROM answered AS a
+        LEFT JOIN LATERAL TABLE(VECTOR_HITS(a.answer))
         AS h(doc_id, score, content, metadata, error) ON TRUE
 
 `store` names a profile `flink-rag.store.<name>.*`. Each worker keeps one opened VectorStore per
@@ -14,8 +26,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, TableFunction, udf, udtf
 
@@ -95,6 +111,52 @@ class _Lookup:
         finally:
             self._metrics.flush()
 
+    def _search_many(
+        self, store: str, requests: Sequence[tuple[Any, Any, Any]]
+    ) -> list[tuple[list[Hit], str | None]]:
+        """(hits, None) or ([], error text) per request, in order; a profile that cannot open
+        raises (every row would fail, so the job does)."""
+        opened = self._store(store)
+        try:
+            results = opened.search_many(requests)
+        finally:
+            self._metrics.flush()
+        answers: list[tuple[list[Hit], str | None]] = []
+        for result in results:
+            if not isinstance(result, Exception):
+                answers.append((result, None))
+            elif isinstance(result, ProviderError):
+                log.warning("VECTOR_LOOKUP_JSON on %s failed: %s", store, result)
+                answers.append(([], str(result)))
+            elif isinstance(result, InputError):
+                answers.append(([], str(result)))
+            elif isinstance(result, FlinkRagError):
+                raise result
+            else:  # a bug must cost the row, not the job
+                log.error("VECTOR_LOOKUP_JSON on %s failed unexpectedly", store, exc_info=result)
+                answers.append(
+                    ([], f"lookup failed unexpectedly ({type(result).__name__}); report this")
+                )
+        return answers
+
+
+def _cell(value: Any) -> Any:
+    """A pandas cell as the Python value search() takes: NaN is NULL, numpy ints are ints."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # an INT column with NULLs arrives as float64
+    return value
+
+
+def _column(value: Any, n: int) -> list[Any]:
+    """A batch argument's cells; a SQL literal arrives as one scalar and stands for every row."""
+    if isinstance(value, pd.Series):
+        return [_cell(v) for v in value]
+    return [_cell(value)] * n
+
 
 def _metadata(hit: Hit) -> str:
     return json.dumps(hit.metadata, ensure_ascii=False, sort_keys=True, default=str)
@@ -117,18 +179,60 @@ class VectorLookup(TableFunction, _Lookup):
 
 
 class VectorLookupJson(ScalarFunction, _Lookup):
+    """Vectorized: one call per batch of rows; the batch's lookups overlap (per store)."""
+
     def open(self, function_context: FunctionContext) -> None:
         self._open_lookups(function_context)
 
     def close(self) -> None:
         self._close_lookups()
 
-    def eval(self, store: str, query: list[float] | None, k: int, filter: str | None) -> str:
-        hits, error = self._search(store, query, k, filter)
-        return lookup_json(hits, error)
+    def eval(self, store: Any, query: Any, k: Any, filter: Any) -> pd.Series:
+        n = next((len(c) for c in (store, query, k, filter) if isinstance(c, pd.Series)), 1)
+        stores, queries, ks, filters = (_column(c, n) for c in (store, query, k, filter))
+        out: list[str | None] = [None] * n
+        rows_of: dict[str, list[int]] = {}
+        for i, name in enumerate(stores):
+            if name is None:
+                out[i] = lookup_json([], "store is NULL; pass the profile name")
+            else:
+                rows_of.setdefault(str(name), []).append(i)
+        for name, rows in rows_of.items():
+            requests = [(queries[i], ks[i], filters[i]) for i in rows]
+            for i, (hits, error) in zip(rows, self._search_many(name, requests), strict=True):
+                out[i] = lookup_json(hits, error)
+        return pd.Series(out, dtype=object)
+
+
+class VectorHits(TableFunction):
+    """The rows of a VECTOR_LOOKUP_JSON answer: one per hit, or one carrying its error."""
+
+    def eval(self, answer: str | None):
+        if isinstance(answer, pd.Series):
+            raise ConfigError(
+                "VECTOR_HITS got a whole batch: PyFlink cannot nest VECTOR_LOOKUP_JSON(...) "
+                "inside VECTOR_HITS(...); compute VECTOR_LOOKUP_JSON in a view or subquery and "
+                "pass its column to VECTOR_HITS"
+            )
+        if answer is None:
+            yield None, None, None, None, "no lookup answer (NULL); pass VECTOR_LOOKUP_JSON(...)"
+            return
+        try:
+            parsed = json.loads(answer)
+            hits, error = parsed.get("hits") or [], parsed.get("error")
+        except (ValueError, AttributeError):
+            yield None, None, None, None, "not a VECTOR_LOOKUP_JSON answer; pass its result"
+            return
+        if error is not None:
+            yield None, None, None, None, str(error)
+            return
+        for hit in hits:
+            metadata = json.dumps(hit.get("metadata") or {}, ensure_ascii=False, sort_keys=True)
+            yield hit.get("id"), hit.get("score"), hit.get("content"), metadata, None
 
 
 VECTOR_LOOKUP = udtf(VectorLookup(), result_types=HIT_TYPES)
-VECTOR_LOOKUP_JSON = udf(VectorLookupJson(), result_type=DataTypes.STRING())
+VECTOR_LOOKUP_JSON = udf(VectorLookupJson(), result_type=DataTypes.STRING(), func_type="pandas")
+VECTOR_HITS = udtf(VectorHits(), result_types=HIT_TYPES)
 
-__all__ = ["VECTOR_LOOKUP", "VECTOR_LOOKUP_JSON"]
+__all__ = ["VECTOR_HITS", "VECTOR_LOOKUP", "VECTOR_LOOKUP_JSON"]

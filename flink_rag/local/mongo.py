@@ -1,7 +1,8 @@
 """The MongoDB stand-in: mongo-java-server with its H2 backend (data kept under data/mongo).
 
-It speaks the wire protocol (CRUD, indexes, aggregation) but has no `$vectorSearch`:
-vector lookups against it run in scan mode. With MONGODB_URI set, that server is used instead.
+It speaks the wire protocol (CRUD, indexes, aggregation) and Atlas Vector Search: the
+search-index commands and `$vectorSearch` on Lucene HNSW (jars/mongo), so vector lookups take
+the Atlas code path. With MONGODB_URI set, that server is used instead.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from flink_rag.local.endpoints import MONGODB_ENV
 
 MAIN_CLASS = "io.flinkrag.mongo.StandInServer"
 LAUNCHER_JAR = "flink-rag-mongo-stand-in-"
-JVM_OPTS = ("-Xms32m", "-Xmx256m", "-XX:+UseSerialGC")
-NO_VECTOR_SEARCH = "no $vectorSearch: vector lookups use scan mode"
+# Heap for the H2 cache and Lucene's indexing buffers; the vectors themselves are memory-mapped.
+JVM_OPTS = ("-Xms32m", "-Xmx1g", "-XX:+UseSerialGC")
+LUCENE_JAR = "lucene-core-"
+VECTOR_SEARCH = "Atlas $vectorSearch on Lucene HNSW"
 
 
 class MongoStandIn(Component):
@@ -39,11 +42,12 @@ class MongoStandIn(Component):
     def describe(self) -> str:
         if self.external():
             return "MONGODB_URI"  # the URI may hold a password: never print it
-        return f"{self.config.host}:{self.config.mongo_port} stand-in ({NO_VECTOR_SEARCH})"
+        return f"{self.config.host}:{self.config.mongo_port} stand-in ({VECTOR_SEARCH})"
 
     def check_prereqs(self) -> None:
         prereqs.check_java()
-        prereqs.check_jars(self.jar_dir, (LAUNCHER_JAR, "mongo-java-server-core-", "h2-"))
+        jars = (LAUNCHER_JAR, "mongo-java-server-core-", "h2-", LUCENE_JAR)
+        prereqs.check_jars(self.jar_dir, jars)
 
     def prepare(self) -> None:
         self.data_file.parent.mkdir(parents=True, exist_ok=True)

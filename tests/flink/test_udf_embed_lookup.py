@@ -1,5 +1,6 @@
-"""EMBED, EMBED_RESULT, VECTOR_LOOKUP, VECTOR_LOOKUP_JSON and RAG_PROMPT through SQL in real
-Python worker processes: the local MiniLM model and the MongoDB stand-in (scan mode).
+"""EMBED, EMBED_RESULT, VECTOR_LOOKUP, VECTOR_LOOKUP_JSON, VECTOR_HITS and RAG_PROMPT through
+SQL in real Python worker processes: the local MiniLM model and the MongoDB stand-in's Atlas
+path (`$vectorSearch` on a READY search index).
 
 Expected values are computed in the test with the same model and Atlas's score formula, so a
 wrong vector, a wrong score or a row joined to another row's hits fails the test.
@@ -16,7 +17,7 @@ from pymongo import MongoClient
 from udf_sql import collect, strings_table
 
 from flink_rag.connectors.local_embedding import SentenceTransformerEmbedder
-from flink_rag.connectors.mongodb_index import create_vector_index
+from flink_rag.connectors.mongodb_index import create_vector_index, wait_until_ready
 from flink_rag.connectors.settings import EmbedSettings
 from flink_rag.local.session import shared_stack
 
@@ -56,7 +57,7 @@ def mongodb_uri():
 
 @pytest.fixture
 def docs_store(model, mongodb_uri):
-    """A fresh database with the documents, their MiniLM vectors and a scan-mode index."""
+    """A fresh database with the documents, their MiniLM vectors and a READY search index."""
     database = f"udf_test_{uuid.uuid4().hex[:8]}"
     client = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
     vectors = model.embed_batch([text for _, _, text in DOCS])
@@ -66,8 +67,9 @@ def docs_store(model, mongodb_uri):
         for (i, c, t), v in zip(DOCS, vectors, strict=True)
     )
     create_vector_index(
-        collection, "docs_vector_index", "embedding", 384, filter_fields=["category"], mode="scan"
+        collection, "docs_vector_index", "embedding", 384, filter_fields=["category"], mode="atlas"
     )
+    wait_until_ready(collection, "docs_vector_index", 60, mode="atlas")
     yield database, dict(zip((d[0] for d in DOCS), vectors, strict=True))
     client.drop_database(database)
     client.close()
@@ -93,7 +95,7 @@ def test_embed_lookup_and_prompt_through_sql(udf_env, docs_store, model):
             "flink-rag.store.docs.database": database,
             "flink-rag.store.docs.filter-fields": "category",
             "flink-rag.store.docs.fields": "category",
-            "flink-rag.store.docs.mode": "scan",
+            "flink-rag.store.docs.mode": "atlas",
             "flink-rag.stores": "docs",
         }
     )
@@ -167,9 +169,7 @@ def test_embed_lookup_and_prompt_through_sql(udf_env, docs_store, model):
 
 def test_missing_index_fails_the_job_with_a_fix(udf_env, docs_store):
     database, _ = docs_store
-    t_env = udf_env(
-        {"flink-rag.store.nowhere.database": database, "flink-rag.store.nowhere.mode": "scan"}
-    )
+    t_env = udf_env({"flink-rag.store.nowhere.database": database})
     strings_table(t_env, "queries", "query", ["cat"])
     with pytest.raises(Exception) as failure:
         collect(
@@ -180,3 +180,55 @@ def test_missing_index_fails_the_job_with_a_fix(udf_env, docs_store):
         )
     assert "nowhere_vector_index" in str(failure.value)
     assert "flink-rag index create" in str(failure.value)
+
+
+def test_concurrent_lookups_answer_each_row_from_its_own_input(udf_env, docs_store):
+    """Many rows, each querying with one document's own vector and a filter on its category:
+    every answer must be that row's document (top hit, score 1) even with lookups overlapping,
+    and VECTOR_HITS must give the same hits as rows."""
+    database, doc_vectors = docs_store
+    t_env = udf_env(
+        {
+            "flink-rag.store.docs.database": database,
+            "flink-rag.store.docs.filter-fields": "category",
+            "flink-rag.store.docs.fields": "category",
+            "flink-rag.store.docs.concurrency": "8",
+        },
+        python__fn_execution__bundle__size="64",
+        python__fn_execution__arrow__batch__size="64",
+    )
+    category = {d[0]: d[1] for d in DOCS}
+    rows = [(i, DOCS[i % len(DOCS)][0]) for i in range(60)]
+    values = ", ".join(
+        f"({i}, '{doc}', '{{\"category\": \"{category[doc]}\"}}', "
+        f"ARRAY[{', '.join(f'CAST({x!r} AS FLOAT)' for x in doc_vectors[doc])}])"
+        for i, doc in rows
+    )
+    t_env.execute_sql(
+        f"CREATE TEMPORARY VIEW wanted AS SELECT * FROM (VALUES {values}) AS t(id, doc, f, v)"
+    )
+    answers = collect(t_env, "SELECT id, doc, VECTOR_LOOKUP_JSON('docs', v, 2, f) FROM wanted")
+    t_env.execute_sql(
+        "CREATE TEMPORARY VIEW answered AS "
+        "SELECT id, VECTOR_LOOKUP_JSON('docs', v, 2, f) AS answer FROM wanted"
+    )
+    hit_rows = collect(
+        t_env,
+        "SELECT a.id, h.doc_id, h.score, h.metadata, h.error FROM answered AS a "
+        "LEFT JOIN LATERAL TABLE(VECTOR_HITS(a.answer)) "
+        "AS h(doc_id, score, content, metadata, error) ON TRUE",
+    )
+    assert sorted(r[0] for r in answers) == [i for i, _ in rows]
+    for row_id, doc, answer in answers:
+        parsed = json.loads(answer)
+        assert parsed["error"] is None
+        assert parsed["hits"][0]["id"] == doc, f"row {row_id} got another row's answer"
+        assert parsed["hits"][0]["score"] == pytest.approx(1.0, abs=1e-5)
+        assert {h["metadata"]["category"] for h in parsed["hits"]} == {category[doc]}
+    by_row: dict[int, list[tuple]] = {}
+    for row_id, doc_id, score, metadata, error in hit_rows:
+        by_row.setdefault(row_id, []).append((doc_id, score, json.loads(metadata), error))
+    for row_id, doc in rows:
+        hits = sorted(by_row[row_id], key=lambda h: -h[1])
+        assert hits[0][0] == doc and hits[0][3] is None
+        assert all(h[2] == {"category": category[doc]} for h in hits)

@@ -139,7 +139,7 @@ def test_status_exits_zero_when_up(local_stack, capsys):
         assert states[name] in ("up", "external"), lines
     mongo_line = next(line for line in lines if line.startswith("mongo"))
     if states["mongo"] == "up":
-        assert "no $vectorSearch" in mongo_line
+        assert "Atlas $vectorSearch on Lucene HNSW" in mongo_line
 
 
 def test_up_twice_keeps_the_same_processes(local_stack):

@@ -1,7 +1,8 @@
-"""VectorStore and `flink-rag index` against a real MongoDB wire server in scan mode.
+"""VectorStore and `flink-rag index` in scan mode (the fallback for servers without search).
 
-Only the MongoDB part of the local stack is brought up (shared with other sessions); profiles
-use mode "scan" explicitly. Vectors are synthetic; scores are checked against numpy
+Only the MongoDB part of the local stack is brought up (shared with other sessions). The
+stand-in has search, so indexes and profiles use mode "scan" explicitly; the Atlas path is
+tested in tests/live/test_atlas_live.py. Vectors are synthetic; scores are checked against numpy
 computations of Atlas's formulas. Each run works in its own database and drops it.
 """
 
@@ -122,6 +123,8 @@ def index(mongo_uri, database, corpus):
     code = cli(
         mongo_uri,
         "create",
+        "--mode",
+        "scan",
         "--store",
         "flights",
         "--database",
@@ -189,7 +192,9 @@ def test_index_create_records_descriptor_and_filter_indexes(database, index, cap
 
 
 def test_index_status_prints_json(mongo_uri, database, index, capsys):
-    code = cli(mongo_uri, "status", "--store", "flights", "--database", database.name)
+    code = cli(
+        mongo_uri, "status", "--mode", "scan", "--store", "flights", "--database", database.name
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert out["ready"] is True
@@ -374,6 +379,8 @@ def test_euclidean_index(mongo_uri, database, corpus):
     code = cli(
         mongo_uri,
         "create",
+        "--mode",
+        "scan",
         "--store",
         "flights_l2",
         "--database",
@@ -496,6 +503,8 @@ def test_index_create_warns_about_stored_vector_length(mongo_uri, database, corp
     code = cli(
         mongo_uri,
         "create",
+        "--mode",
+        "scan",
         "--store",
         "wrongdims",
         "--database",

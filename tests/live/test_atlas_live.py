@@ -1,8 +1,11 @@
-"""Against a real Atlas cluster (or Community + mongot): skipped unless MONGODB_URI is set.
+"""The Atlas Vector Search path, against the local stand-in and against real Atlas.
 
-Creates a throw-away collection with synthetic vectors, a `vectorSearch` index with filter
-fields, waits until READY, then checks `$vectorSearch` results and scores against numpy. The
-collection (and with it the search index) is dropped at the end. The URI is never printed.
+Every test runs twice with the same assertions: on the local MongoDB stand-in (`integration`
+tier, always) and on the server behind MONGODB_URI (Atlas, or Community + mongot; `live` tier,
+skipped unless it is set). Creates a throw-away collection with synthetic vectors, a
+`vectorSearch` index with filter fields, waits until READY, then checks `$vectorSearch` results
+and scores against numpy. The collection (and with it the search index) is dropped at the end.
+The URI is never printed.
 """
 
 from __future__ import annotations
@@ -23,10 +26,24 @@ from flink_rag.connectors.mongodb_index import (
 )
 from flink_rag.connectors.mongodb_store import VectorStore
 from flink_rag.connectors.settings import StoreSettings, secret
+from flink_rag.local.session import shared_stack
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(not secret("MONGODB_URI"), reason="MONGODB_URI is not set"),
+BACKENDS = [
+    pytest.param(
+        "stand-in",
+        marks=[
+            pytest.mark.integration,
+            # With MONGODB_URI set the local stack defers to that server: the atlas case runs.
+            pytest.mark.skipif(bool(secret("MONGODB_URI")), reason="MONGODB_URI is set"),
+        ],
+    ),
+    pytest.param(
+        "atlas",
+        marks=[
+            pytest.mark.live,
+            pytest.mark.skipif(not secret("MONGODB_URI"), reason="MONGODB_URI is not set"),
+        ],
+    ),
 ]
 
 DIMS = 16
@@ -35,10 +52,18 @@ READY_TIMEOUT_S = 600
 SYNC_TIMEOUT_S = 120  # the index lags writes: wait until it sees every document
 
 
-@pytest.fixture(scope="module")
-def live():
-    uri = secret("MONGODB_URI")
-    assert uri
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(request):
+    if request.param == "atlas":
+        uri = secret("MONGODB_URI")
+        assert uri
+        yield from _live(uri)
+    else:
+        with shared_stack(["mongo"]) as endpoints:
+            yield from _live(endpoints.mongodb_uri)
+
+
+def _live(uri):
     database = os.environ.get("FLINK_RAG_MONGODB_DATABASE") or "flink_rag_live"
     name = f"live_{uuid.uuid4().hex[:8]}"
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=20_000)
@@ -79,6 +104,7 @@ def live():
                 "mode": "auto",
                 "timeout": "20",
             },
+            {"MONGODB_URI": uri},
         )
         yield settings, docs, vectors
     finally:
@@ -130,6 +156,7 @@ def test_atlas_exact_search_and_range_filter(live):
             "exact": "true",
             "timeout": "20",
         },
+        {"MONGODB_URI": settings.uri.get_secret_value()},
     )
     store = VectorStore(exact)
     store.open(DIMS)

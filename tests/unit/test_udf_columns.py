@@ -55,6 +55,7 @@ def test_functions_sql_registers_every_function_and_documents_valid_per_key_sets
         "EMBED_RESULT",
         "VECTOR_LOOKUP",
         "VECTOR_LOOKUP_JSON",
+        "VECTOR_HITS",
         "LLM_COMPLETE",
         "LLM_COMPLETE_JSON",
         "RAG_PROMPT",

@@ -3,15 +3,14 @@ package io.flinkrag.mongo;
 import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
-import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * Local MongoDB stand-in: mongo-java-server with the H2 backend, so documents survive restarts.
- * It speaks the MongoDB wire protocol but has no $vectorSearch.
+ * Local MongoDB stand-in: mongo-java-server with the H2 backend, so documents survive restarts,
+ * plus Atlas Vector Search ({@code $vectorSearch} and the search-index commands) on Lucene HNSW.
  *
  * <p>Usage: {@code StandInServer <data-file> [host] [port]}. Stops cleanly on SIGTERM (the JVM
  * runs the shutdown hook, which flushes the H2 store).
@@ -47,7 +46,7 @@ public final class StandInServer {
       Files.createDirectories(dataFile.getParent());
     }
 
-    MongoBackend backend = new H2Backend(dataFile.toString()).version(new MongoVersion44());
+    MongoBackend backend = new SearchBackend(dataFile).version(new MongoVersion44());
     MongoServer server = new MongoServer(backend);
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime()

@@ -1,0 +1,291 @@
+package io.flinkrag.mongo;
+
+import de.bwaldvogel.mongo.backend.Missing;
+import de.bwaldvogel.mongo.backend.Utils;
+import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
+import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.PriorityQueue;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.lucene.document.Field;
+import org.apache.lucene.document.KnnFloatVectorField;
+import org.apache.lucene.document.StoredField;
+import org.apache.lucene.document.StringField;
+import org.apache.lucene.index.FloatVectorValues;
+import org.apache.lucene.index.IndexWriter;
+import org.apache.lucene.index.IndexWriterConfig;
+import org.apache.lucene.index.LeafReaderContext;
+import org.apache.lucene.index.Term;
+import org.apache.lucene.search.DocIdSetIterator;
+import org.apache.lucene.search.IndexSearcher;
+import org.apache.lucene.search.KnnFloatVectorQuery;
+import org.apache.lucene.search.Query;
+import org.apache.lucene.search.ScoreDoc;
+import org.apache.lucene.search.ScoreMode;
+import org.apache.lucene.search.Scorer;
+import org.apache.lucene.search.SearcherManager;
+import org.apache.lucene.search.TopDocs;
+import org.apache.lucene.search.Weight;
+import org.apache.lucene.store.FSDirectory;
+import org.apache.lucene.util.Bits;
+import org.apache.lucene.util.BytesRef;
+
+/**
+ * One built (or building) Lucene index for a search index definition: an HNSW graph per vector
+ * path ({@link KnnFloatVectorField}) plus the filter paths, keyed by the document's {@code _id}.
+ * The directory lives on disk (memory-mapped), so vectors stay off the Java heap.
+ */
+final class LuceneVectors implements Closeable {
+  private static final String ID = "_id";
+
+  /** A hit: the document's _id (BSON value) and its score on Atlas's scale. */
+  record Hit(Object id, double score) {}
+
+  final IndexDefinition definition;
+  private final Path directory;
+  private final FSDirectory store;
+  private final IndexWriter writer;
+  private final SearcherManager searchers;
+
+  /** While the initial build streams the collection: ids written meanwhile, re-read at the end. */
+  volatile Set<BytesRef> touchedDuringBuild = ConcurrentHashMap.newKeySet();
+
+  LuceneVectors(IndexDefinition definition, Path directory) {
+    this.definition = definition;
+    this.directory = directory;
+    try {
+      deleteTree(directory);
+      Files.createDirectories(directory);
+      store = FSDirectory.open(directory);
+      IndexWriterConfig config = new IndexWriterConfig();
+      config.setRAMBufferSizeMB(64);
+      config.setOpenMode(IndexWriterConfig.OpenMode.CREATE);
+      writer = new IndexWriter(store, config);
+      searchers = new SearcherManager(writer, true, false, null);
+    } catch (IOException err) {
+      throw new UncheckedIOException(err);
+    }
+  }
+
+  // -- writes -----------------------------------------------------------------------------------
+
+  /** Index (or re-index) a document; one without a usable vector is removed, as Atlas skips it. */
+  void upsert(Document doc) throws IOException {
+    BytesRef key = key(doc.get(ID));
+    Set<BytesRef> touched = touchedDuringBuild;
+    if (touched != null) {
+      touched.add(key);
+    }
+    org.apache.lucene.document.Document entry = new org.apache.lucene.document.Document();
+    entry.add(new StringField(ID, key, Field.Store.YES));
+    boolean any = false;
+    for (IndexDefinition.VectorField field : definition.vectors.values()) {
+      float[] vector = vector(doc, field);
+      if (vector != null) {
+        entry.add(new KnnFloatVectorField("v:" + field.path(), vector, field.function()));
+        any = true;
+      }
+    }
+    if (!any) {
+      writer.deleteDocuments(new Term(ID, key));
+      return;
+    }
+    FilterQuery.addFields(entry, doc, definition.filters);
+    writer.updateDocument(new Term(ID, key), entry);
+  }
+
+  void delete(Object id) throws IOException {
+    BytesRef key = key(id);
+    Set<BytesRef> touched = touchedDuringBuild;
+    if (touched != null) {
+      touched.add(key);
+    }
+    writer.deleteDocuments(new Term(ID, key));
+  }
+
+  /** Make the writes so far visible to searches (Atlas, too, shows writes after a short lag). */
+  void refresh() throws IOException {
+    searchers.maybeRefresh();
+  }
+
+  void finishBuild(boolean merge) throws IOException {
+    if (merge) {
+      writer.forceMerge(1); // one HNSW graph searches faster than several segments' graphs
+    }
+    writer.commit();
+    searchers.maybeRefreshBlocking();
+  }
+
+  // -- searches ---------------------------------------------------------------------------------
+
+  /** Top `limit` of an HNSW search over `candidates` (ANN), or of every match (exact, ENN). */
+  List<Hit> search(IndexDefinition.VectorField field, float[] target, int limit, int candidates,
+                   Query filter, boolean exact) throws IOException {
+    IndexSearcher searcher = searchers.acquire();
+    try {
+      List<ScoreDoc> found = exact
+          ? exactSearch(searcher, field, target, limit, filter)
+          : List.of(annSearch(searcher, field, target, candidates, filter).scoreDocs);
+      List<Hit> hits = new ArrayList<>();
+      for (ScoreDoc scoreDoc : found) {
+        if (hits.size() >= limit) {
+          break;
+        }
+        BytesRef key = searcher.storedFields().document(scoreDoc.doc).getBinaryValue(ID);
+        hits.add(new Hit(decodeKey(key), field.atlasScore(scoreDoc.score)));
+      }
+      return hits;
+    } finally {
+      searchers.release(searcher);
+    }
+  }
+
+  private static TopDocs annSearch(IndexSearcher searcher, IndexDefinition.VectorField field,
+                                   float[] target, int candidates, Query filter) throws IOException {
+    return searcher.search(new KnnFloatVectorQuery("v:" + field.path(), target, candidates, filter), candidates);
+  }
+
+  private static List<ScoreDoc> exactSearch(IndexSearcher searcher, IndexDefinition.VectorField field,
+                                            float[] target, int limit, Query filter) throws IOException {
+    PriorityQueue<ScoreDoc> best = new PriorityQueue<>(Comparator.comparingDouble(d -> d.score));
+    Weight weight = filter == null
+        ? null
+        : searcher.createWeight(searcher.rewrite(filter), ScoreMode.COMPLETE_NO_SCORES, 1f);
+    for (LeafReaderContext leaf : searcher.getIndexReader().leaves()) {
+      FloatVectorValues values = leaf.reader().getFloatVectorValues("v:" + field.path());
+      if (values == null) {
+        continue;
+      }
+      DocIdSetIterator docs = values;
+      if (weight != null) {
+        Scorer scorer = weight.scorer(leaf);
+        if (scorer == null) {
+          continue;
+        }
+        docs = scorer.iterator();
+      }
+      Bits live = leaf.reader().getLiveDocs();
+      for (int doc = docs.nextDoc(); doc != DocIdSetIterator.NO_MORE_DOCS; doc = docs.nextDoc()) {
+        if (live != null && !live.get(doc)) {
+          continue;
+        }
+        if (docs != values && values.docID() < doc && values.advance(doc) != doc) {
+          continue;
+        }
+        if (values.docID() != doc) {
+          continue;
+        }
+        float score = field.function().compare(target, values.vectorValue());
+        if (best.size() < limit) {
+          best.add(new ScoreDoc(leaf.docBase + doc, score));
+        } else if (score > best.peek().score) {
+          best.poll();
+          best.add(new ScoreDoc(leaf.docBase + doc, score));
+        }
+      }
+    }
+    List<ScoreDoc> sorted = new ArrayList<>(best);
+    sorted.sort(Comparator.comparingDouble((ScoreDoc d) -> d.score).reversed());
+    return sorted;
+  }
+
+  int documents() throws IOException {
+    IndexSearcher searcher = searchers.acquire();
+    try {
+      return searcher.getIndexReader().numDocs();
+    } finally {
+      searchers.release(searcher);
+    }
+  }
+
+  /** Discards rather than commits: every index is rebuilt from its collection on start. */
+  @Override
+  public void close() throws IOException {
+    try {
+      searchers.close();
+      writer.rollback();
+    } finally {
+      store.close();
+    }
+  }
+
+  void closeAndDelete() {
+    try {
+      close();
+    } catch (IOException | RuntimeException ignored) {
+      // the directory goes anyway
+    }
+    deleteTree(directory);
+  }
+
+  // -- helpers ----------------------------------------------------------------------------------
+
+  /** The vector at the field's path as floats, or null when it is absent or unusable. */
+  static float[] vector(Document doc, IndexDefinition.VectorField field) {
+    Object value = Utils.getSubdocumentValue(doc, field.path());
+    if (value instanceof Missing || !(value instanceof List)) {
+      return null;
+    }
+    List<?> list = (List<?>) value;
+    if (list.size() != field.dimensions()) {
+      return null; // Atlas does not index a vector of the wrong length
+    }
+    float[] vector = new float[list.size()];
+    double norm = 0;
+    for (int i = 0; i < vector.length; i++) {
+      Object element = list.get(i);
+      if (!(element instanceof Number)) {
+        return null;
+      }
+      vector[i] = ((Number) element).floatValue();
+      if (!Float.isFinite(vector[i])) {
+        return null;
+      }
+      norm += vector[i] * vector[i];
+    }
+    if (norm == 0 && !"euclidean".equals(field.similarity())) {
+      return null; // no angle to a zero vector
+    }
+    return vector;
+  }
+
+  /** The _id as BSON bytes: every BSON type round-trips and keys a Lucene term. */
+  static BytesRef key(Object id) {
+    ByteBuf buffer = Unpooled.buffer();
+    try {
+      BsonEncoder.encodeDocument(new Document(ID, id), buffer);
+      byte[] bytes = new byte[buffer.readableBytes()];
+      buffer.readBytes(bytes);
+      return new BytesRef(bytes);
+    } finally {
+      buffer.release();
+    }
+  }
+
+  static Object decodeKey(BytesRef key) {
+    ByteBuf buffer = Unpooled.wrappedBuffer(key.bytes, key.offset, key.length);
+    return BsonDecoder.decodeBson(buffer).get(ID);
+  }
+
+  private static void deleteTree(Path path) {
+    if (!Files.exists(path)) {
+      return;
+    }
+    try (var walk = Files.walk(path)) {
+      walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException err) {
+      throw new UncheckedIOException(err);
+    }
+  }
+}
