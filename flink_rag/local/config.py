@@ -17,7 +17,9 @@ def port_offset() -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{PORT_OFFSET_ENV}={raw!r} is not an integer; unset it or set e.g. 100")
+        raise ValueError(
+            f"{PORT_OFFSET_ENV}={raw!r} is not an integer; unset it or set e.g. 100"
+        ) from None
 
 
 _OFFSET = port_offset()
@@ -54,3 +56,8 @@ class LocalConfig:
     llm_port: int = LLM_PORT
     flink_rest_port: int = FLINK_REST_PORT
     flink_rpc_port: int = FLINK_RPC_PORT
+    # The session cluster's shape, and the Python its TaskManagers run UDFs with (None: the
+    # Python running this code). A bare Python here models a cluster that lacks our deps.
+    flink_taskmanagers: int = 1
+    flink_slots: int = 2
+    flink_python_executable: str | None = None
