@@ -81,7 +81,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--with-local-models",
         action="store_true",
-        help="put the [local] extra (sentence-transformers, torch: several GB) into the "
+        help="put the [embed-local] extra (sentence-transformers, torch: GBs) into the "
         "archive, for EMBED with provider local; without it use provider openai",
     )
     parser.add_argument(
