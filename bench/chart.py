@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from flink_rag.bench.runner import Result
+from flink_rag_bench.runner import Result
 
 PANELS = (("embeddings", "EMBED"), ("completions", "LLM_COMPLETE"))
 

@@ -16,15 +16,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flink_rag.bench import document
-from flink_rag.bench.chart import write_chart
-from flink_rag.bench.contenders import DIMENSIONS, udfs_available
-from flink_rag.bench.lookups import LookupBench, handlers
-from flink_rag.bench.report import text_table
-from flink_rag.bench.runner import Result, run_profile
-from flink_rag.bench.scenarios import PROFILES
-from flink_rag.bench.server_process import LoadServerProcess
 from flink_rag.local.config import repo_root
+from flink_rag_bench import document
+from flink_rag_bench.chart import write_chart
+from flink_rag_bench.contenders import DIMENSIONS, udfs_available
+from flink_rag_bench.lookups import LookupBench, handlers
+from flink_rag_bench.report import text_table
+from flink_rag_bench.runner import Result, run_profile
+from flink_rag_bench.scenarios import PROFILES
+from flink_rag_bench.server_process import LoadServerProcess
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from flink_rag.bench import fake_responses as fake
-from flink_rag.bench.flink_env import MODEL_OPENAI_JAR, table_env
+from flink_rag_bench import fake_responses as fake
+from flink_rag_bench.flink_env import MODEL_OPENAI_JAR, table_env
 
 # The load server accepts any key. The native path needs the key inside the SQL text
 # (CREATE MODEL ... 'api-key'), so only a dummy key is ever used there.

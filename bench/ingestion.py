@@ -2,7 +2,7 @@
 (sql/ingest_documents.sql: CHUNK, MiniLM EMBED, upsert-kafka, Kafka Connect, MongoDB), the
 latency from a source update to the new content in MongoDB, and the Connect worker's memory.
 
-    python -m flink_rag.bench.ingestion [--docs 2000] [--updates 10]
+    python -m flink_rag_bench.ingestion [--docs 2000] [--updates 10]
 
 Needs `flink-rag local up` (Kafka, MongoDB stand-in, Kafka Connect). Prints one JSON object.
 """
@@ -140,7 +140,7 @@ def run(docs: int, updates: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flink_rag.bench.ingestion")
+    parser = argparse.ArgumentParser(prog="python -m flink_rag_bench.ingestion")
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--updates", type=int, default=10)
     args = parser.parse_args(argv)

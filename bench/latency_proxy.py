@@ -6,7 +6,7 @@ only serves the vector-search benchmark's remote-latency case. Like toxiproxy's 
 so delays overlap across requests in flight as on a network. It runs in its own process, so
 its event loop does not compete with the benchmark's client threads for the GIL.
 
-    python -m flink_rag.bench.latency_proxy TARGET_HOST TARGET_PORT DELAY_S LISTEN_PORT
+    python -m flink_rag_bench.latency_proxy TARGET_HOST TARGET_PORT DELAY_S LISTEN_PORT
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class LatencyProxy:
 
     def __enter__(self) -> LatencyProxy:
         host, port = self.target
-        argv = [sys.executable, "-m", "flink_rag.bench.latency_proxy", host, str(port)]
+        argv = [sys.executable, "-m", "flink_rag_bench.latency_proxy", host, str(port)]
         self._proc = subprocess.Popen([*argv, str(self.delay_s), str(self.port)])
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:

@@ -11,7 +11,7 @@ time sleeping (the simulated latency), not computing, so a few hundred threads a
 what matters on 2 cores is a deep listen backlog (hundreds of clients connect at once) and
 no Nagle delay between headers and body — both set below. It adds no dependency to CI.
 
-    python -m flink_rag.bench.load_server --port 18100 --latency-ms 50 --rpm 600
+    python -m flink_rag_bench.load_server --port 18100 --latency-ms 50 --rpm 600
     with LoadServer(latency_ms=20) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="dummy")
 """
@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from flink_rag.bench import fake_responses as fake
-from flink_rag.bench.load_state import Backend, ServerConfig
+from flink_rag_bench import fake_responses as fake
+from flink_rag_bench.load_state import Backend, ServerConfig
 
 EMBEDDINGS = "/v1/embeddings"
 CHAT = "/v1/chat/completions"

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from flink_rag.bench.faults import FaultSchedule
-from flink_rag.bench.rate_limits import RateLimiter
+from flink_rag_bench.faults import FaultSchedule
+from flink_rag_bench.rate_limits import RateLimiter
 
 
 @dataclass(frozen=True)

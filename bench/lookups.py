@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flink_rag.bench import contenders
-from flink_rag.bench.flink_env import table_env
-from flink_rag.bench.proc_tree import PeakRss
-from flink_rag.bench.runner import Result, _empty
-from flink_rag.bench.scenarios import Case
-from flink_rag.bench.server_process import LoadServerProcess
+from flink_rag_bench import contenders
+from flink_rag_bench.flink_env import table_env
+from flink_rag_bench.proc_tree import PeakRss
+from flink_rag_bench.runner import Result, _empty
+from flink_rag_bench.scenarios import Case
+from flink_rag_bench.server_process import LoadServerProcess
 
 STORE = "bench"
 DIMENSIONS = 64
@@ -208,6 +208,6 @@ def handlers(bench: LookupBench | None) -> dict[str, Any]:
     """Groups that need the private MongoDB stand-in; without it they report `skipped`."""
     if bench is None:
         return {}
-    from flink_rag.bench.pipeline import measure_pipeline
+    from flink_rag_bench.pipeline import measure_pipeline
 
     return {"lookup": bench.measure, "pipeline": measure_pipeline}

@@ -16,12 +16,12 @@ import time
 import uuid
 from typing import Any
 
-from flink_rag.bench import contenders
-from flink_rag.bench import fake_responses as fake
-from flink_rag.bench.proc_tree import PeakRss
-from flink_rag.bench.runner import Result, _empty
-from flink_rag.bench.scenarios import Case
-from flink_rag.bench.server_process import LoadServerProcess
+from flink_rag_bench import contenders
+from flink_rag_bench import fake_responses as fake
+from flink_rag_bench.proc_tree import PeakRss
+from flink_rag_bench.runner import Result, _empty
+from flink_rag_bench.scenarios import Case
+from flink_rag_bench.server_process import LoadServerProcess
 
 FLIGHT_FILTER_FIELDS = ["origin", "destination", "departure_ts", "seats_left", "cabins"]
 TIMEOUT_S = 300.0

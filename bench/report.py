@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from flink_rag.bench.runner import Result
+from flink_rag_bench.runner import Result
 
 COLUMNS = (
     "case", "contender", "rows", "rows/s", "limit/s", "vs native", "vs limit", "failed",

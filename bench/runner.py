@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flink_rag.bench import contenders
-from flink_rag.bench.proc_tree import PeakRss
-from flink_rag.bench.scenarios import Case, Profile, call_limit, embed_limit
-from flink_rag.bench.server_process import LoadServerProcess
+from flink_rag_bench import contenders
+from flink_rag_bench.proc_tree import PeakRss
+from flink_rag_bench.scenarios import Case, Profile, call_limit, embed_limit
+from flink_rag_bench.server_process import LoadServerProcess
 
 log = logging.getLogger(__name__)
 

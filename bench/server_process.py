@@ -40,7 +40,7 @@ class LoadServerProcess:
         fd, port_file = tempfile.mkstemp(prefix="load-server-", suffix=".port")
         os.close(fd)
         os.unlink(port_file)
-        cmd = [sys.executable, "-m", "flink_rag.bench.load_server", "--port-file", port_file]
+        cmd = [sys.executable, "-m", "flink_rag_bench.load_server", "--port-file", port_file]
         for name, value in self._knobs.items():
             if value is not None:
                 cmd += [f"--{name.replace('_', '-')}", str(value)]

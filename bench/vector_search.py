@@ -1,6 +1,6 @@
 """The Atlas path of VECTOR_LOOKUP on the local stand-in: lookups/s and recall@10 vs exact.
 
-    python -m flink_rag.bench.vector_search --docs 10000,100000 [--latency-ms 20]
+    python -m flink_rag_bench.vector_search --docs 10000,100000 [--latency-ms 20]
 
 For each size: load synthetic 384-dim documents (a Gaussian mixture, like clustered sentence
 embeddings) into a private stand-in, create the `vectorSearch` index and time it to READY, then
@@ -23,8 +23,8 @@ import numpy as np
 import psutil
 from pydantic import SecretStr
 
-from flink_rag.bench.latency_proxy import LatencyProxy
-from flink_rag.bench.lookups import LookupBench
+from flink_rag_bench.latency_proxy import LatencyProxy
+from flink_rag_bench.lookups import LookupBench
 
 DIMS = 384
 K = 10

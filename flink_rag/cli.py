@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "flink_rag.index_cli",
     "flink_rag.store_cli",
     "flink_rag.packaging",
+    "flink_rag.sql_script",
 )
 
 # Commands whose module exposes `add_arguments(parser)` and `run(args)`: name -> (module, help).
@@ -27,10 +28,41 @@ RUN_COMMANDS = {
         "load sample airline data, ingest it, and run the rebooking job end to end",
     ),
     "bench": (
-        "flink_rag.bench.cli",
+        "flink_rag_bench.cli",
         "measure EMBED, LLM_COMPLETE and VECTOR_LOOKUP against native ML_PREDICT and the limit",
     ),
 }
+# Commands that come from another distribution: name -> how to install it.
+OPTIONAL_COMMANDS = {
+    "bench": "the benchmark harness is not installed; in a checkout run `make setup` "
+    "or `pip install ./bench` (distribution flink-rag-bench)",
+}
+
+
+class _NotInstalled:
+    """Stands in for a command module of a distribution that is not installed: the command
+    is listed and says how to install it, instead of breaking every other command."""
+
+    def __init__(self, hint: str):
+        self.hint = hint
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        # Whatever options the real command takes: accepted, so the hint is what one sees.
+        parser.set_defaults(accepts_unknown=True)
+
+    def run(self, args: argparse.Namespace) -> int:
+        print(f"flink-rag {args.command}: {self.hint}", file=sys.stderr)
+        return 2
+
+
+def _command_module(name: str, module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        missing = err.name or ""
+        if name in OPTIONAL_COMMANDS and (module_name + ".").startswith(missing + "."):
+            return _NotInstalled(OPTIONAL_COMMANDS[name])
+        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parser(subparsers)
     for name, (module_name, help_text) in RUN_COMMANDS.items():
-        module = importlib.import_module(module_name)
+        module = _command_module(name, module_name)
         command = subparsers.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command)
         command.set_defaults(func=module.run)
@@ -51,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "accepts_unknown", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

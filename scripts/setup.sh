@@ -65,14 +65,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   "$PYTHON" -m venv "$VENV" || fail "could not create .venv with $PYTHON (on Debian: apt-get install python3.11-venv)"
 fi
-want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml bench/pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 LLAMA_STAMP="$VENV/.flink-rag-llama"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   say "installing Python packages into .venv (pinned by constraints.txt; the first run downloads ~4 GB, .venv ends up ~7 GB)"
   log="$VENV/pip-install.log"
   { "$VENV/bin/python" -m pip install --upgrade "pip>=24" wheel "setuptools>=77" &&
     "$VENV/bin/python" -m pip install --find-links "$LLAMA_DIR" -c constraints.txt \
-      -e ".[local,dev]"; } >"$log" 2>&1 \
+      -e ".[local,dev]" -e ./bench; } >"$log" 2>&1 \
     || { tail -n 15 "$log" >&2; fail "pip install failed; see $log (the lines above are its end)"; }
   echo "$want" > "$STAMP"
 fi

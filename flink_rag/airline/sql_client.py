@@ -1,6 +1,6 @@
 """Submit the rebooking job with Flink's `sql-client.sh -f` to the local standalone session
 cluster, the way a Flink SQL user would: one script (functions.sql + rebooking.sql), the
-package shipped with `-pyfs`, the Kafka connector with `-j`.
+package's wheel shipped with `-pyfs`, the Kafka connector with `-j`.
 
 The submission is detached (`table.dml-sync` stays false): the job keeps running on the
 cluster after the client exits; `SessionJob` watches and cancels it through the REST API.
@@ -155,7 +155,7 @@ def submit(
     cluster (`flink`: the stack's FlinkCluster, default the standard one) and return the job.
 
     `options` come on top of `env_options()` (explicit wins)."""
-    from flink_rag.packaging import build_zip
+    from flink_rag.packaging import build_wheel
 
     if flink is None:
         from flink_rag.local.stack import Stack
@@ -169,7 +169,7 @@ def submit(
     log = work / f"rebooking-{run}.log"
     script.write_text(render_script(params, {**env_options(), **(options or {})}, job_name))
     cmd, env = flink.sql_client(
-        *client_args(script, build_zip(), flink_job.kafka_jar(flink.config), sys.executable)
+        *client_args(script, build_wheel(), flink_job.kafka_jar(flink.config), sys.executable)
     )
     rest_url = flink.rest_url()
     with open(log, "w", encoding="utf-8") as out:

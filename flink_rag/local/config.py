@@ -58,3 +58,8 @@ class LocalConfig:
     flink_rest_port: int = FLINK_REST_PORT
     flink_rpc_port: int = FLINK_RPC_PORT
     connect_port: int = CONNECT_PORT
+    # The session cluster's shape, and the Python its TaskManagers run UDFs with (None: the
+    # Python running this code). A bare Python here models a cluster that lacks our deps.
+    flink_taskmanagers: int = 1
+    flink_slots: int = 2
+    flink_python_executable: str | None = None

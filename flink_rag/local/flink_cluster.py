@@ -1,4 +1,5 @@
-"""A Flink standalone session cluster (one JobManager, one TaskManager) from the pyflink package.
+"""A Flink standalone session cluster (one JobManager, `flink_taskmanagers` TaskManagers with
+`flink_slots` slots each) from the pyflink package.
 
 Nothing inside site-packages is changed: the cluster gets its own conf dir (FLINK_CONF_DIR) and
 lib/opt dirs (FLINK_LIB_DIR, FLINK_OPT_DIR) of symlinks under the state dir. lib/ adds
@@ -32,7 +33,6 @@ MEMORY = {
     "jobmanager.memory.process.size": "768m",
     "taskmanager.memory.process.size": "1280m",
     "taskmanager.memory.managed.fraction": "0.25",
-    "taskmanager.numberOfTaskSlots": "2",
 }
 
 
@@ -107,8 +107,10 @@ class FlinkCluster(Component):
             "rest.bind-address": h,
             "rest.port": str(c.flink_rest_port),
             "parallelism.default": "1",
-            # Python UDFs on the cluster and in the SQL client run with this environment's Python.
-            "python.executable": sys.executable,
+            "taskmanager.numberOfTaskSlots": str(c.flink_slots),
+            # The SQL client validates UDFs with this environment's Python; the TaskManagers
+            # run them with flink_python_executable (a job may override it with -pyexec).
+            "python.executable": c.flink_python_executable or sys.executable,
             "python.client.executable": sys.executable,
             **MEMORY,
         }
@@ -144,7 +146,10 @@ class FlinkCluster(Component):
         self.conf_dir.joinpath("masters").write_text(
             f"{self.config.host}:{self.config.flink_rest_port}\n"
         )
-        self.conf_dir.joinpath("workers").write_text(f"{self.config.host}\n")
+        # One line per TaskManager: start-cluster.sh starts that many on a local host.
+        self.conf_dir.joinpath("workers").write_text(
+            f"{self.config.host}\n" * self.config.flink_taskmanagers
+        )
         for src in (home / "conf").glob("log*"):
             self.conf_dir.joinpath(src.name).write_bytes(src.read_bytes())
         log4j.quiet_dir(self.conf_dir)
@@ -186,34 +191,47 @@ class FlinkCluster(Component):
         for role, daemon in DAEMONS.items():
             pid_file = self.pid_dir / f"flink-{IDENT}-{daemon}.pid"
             try:
-                pid = int(pid_file.read_text().split()[-1])
-            except (FileNotFoundError, ValueError, IndexError):
+                # flink-daemon.sh appends one line per instance of the daemon.
+                daemon_pids = [int(p) for p in pid_file.read_text().split()]
+            except (FileNotFoundError, ValueError):
                 continue
-            self.state.write_pid(
-                f"flink-{role}", PidRecord(pid=pid, owner=owner, marker=self.marker())
-            )
-            pids.append(pid)
-        if done.returncode != 0 or len(pids) != len(DAEMONS):
+            for i, pid in enumerate(daemon_pids):
+                record = PidRecord(pid=pid, owner=owner, marker=self.marker())
+                self.state.write_pid(_record_name(role, i), record)
+                pids.append(pid)
+        expected = 1 + self.config.flink_taskmanagers
+        if done.returncode != 0 or len(pids) != expected:
             raise StartupError(
-                f"start-cluster.sh exited {done.returncode} and started {len(pids)} of 2 daemons"
+                f"start-cluster.sh exited {done.returncode} and started {len(pids)} "
+                f"of {expected} daemons"
             )
         return pids
 
+    def _record_names(self) -> list[str]:
+        """Pid records of the JobManager and of every TaskManager this stack started (found
+        by name, so `down` stops them all whatever flink_taskmanagers says now)."""
+        taskmanagers = sorted(
+            p.name.removesuffix(".pid") for p in self.state.run_dir.glob("flink-taskmanager*.pid")
+        )
+        return [_record_name("jobmanager", 0), *taskmanagers]
+
     def pids(self) -> list[int]:
-        records = [self.state.read_pid(f"flink-{role}") for role in DAEMONS]
+        records = [self.state.read_pid(name) for name in self._record_names()]
         return [r.pid for r in records if r]
 
     def owner(self) -> str | None:
-        records = [self.state.read_pid(f"flink-{role}") for role in DAEMONS]
+        records = [self.state.read_pid(name) for name in self._record_names()]
         return next((r.owner for r in records if r), None)
 
     def stop(self, timeout: float = process.STOP_TIMEOUT_S) -> bool:
+        names = self._record_names()
         pids = self.pids()
-        # TaskManager first, so the JobManager does not log it as lost.
+        # TaskManagers first, so the JobManager does not log them as lost.
         for pid in reversed(pids):
             process.terminate(pid, timeout)
-        for role, daemon in DAEMONS.items():
-            self.state.remove_pid(f"flink-{role}")
+        for name in names:
+            self.state.remove_pid(name)
+        for daemon in DAEMONS.values():
             (self.pid_dir / f"flink-{IDENT}-{daemon}.pid").unlink(missing_ok=True)
         return bool(pids)
 
@@ -225,12 +243,20 @@ class FlinkCluster(Component):
         with urllib.request.urlopen(f"{self.rest_url()}/overview", timeout=timeout) as resp:
             overview = json.load(resp)
         tms = int(overview.get("taskmanagers", 0))
-        if tms < 1:
-            raise ConnectionError("JobManager is up but no TaskManager has registered yet")
+        wanted = 1 if self.external() else self.config.flink_taskmanagers
+        if tms < wanted:
+            raise ConnectionError(
+                f"JobManager is up but {tms} of {wanted} TaskManager(s) have registered"
+            )
         return (
             f"Flink {overview.get('flink-version', '?')}, {tms} TaskManager(s), "
             f"{overview.get('slots-total', '?')} slot(s)"
         )
+
+
+def _record_name(role: str, index: int) -> str:
+    """`flink-jobmanager`, `flink-taskmanager`, `flink-taskmanager-2`, ..."""
+    return f"flink-{role}" if index == 0 else f"flink-{role}-{index + 1}"
 
 
 def _default_java_opts() -> str:

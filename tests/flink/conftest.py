@@ -47,7 +47,7 @@ def udf_env() -> Callable[..., Any]:
 def load_server() -> Iterator[Any]:
     """The deterministic OpenAI-compatible server, in its own process (the worker's calls must
     not compete with the driver's GIL)."""
-    from flink_rag.bench.server_process import LoadServerProcess
+    from flink_rag_bench.server_process import LoadServerProcess
 
     server = LoadServerProcess(latency_ms=0).start()
     try:

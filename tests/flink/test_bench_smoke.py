@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from flink_rag.bench.report import COLUMNS, parse_table
-from flink_rag.bench.runner import expected_rows
-from flink_rag.bench.scenarios import PROFILES
+from flink_rag_bench.report import COLUMNS, parse_table
+from flink_rag_bench.runner import expected_rows
+from flink_rag_bench.scenarios import PROFILES
 
 pytestmark = pytest.mark.flink
 
@@ -34,7 +34,7 @@ def _close(shown: str, a: float | None, b: float | None) -> bool:
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench")
     cmd = [
-        sys.executable, "-m", "flink_rag.bench.cli", "--smoke",
+        sys.executable, "-m", "flink_rag_bench.cli", "--smoke",
         "--output", str(out / "BENCHMARKS.md"),
         "--chart", str(out / "throughput.png"),
         "--results-dir", str(out / "results"),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from udf_sql import collect, strings_table
 
-from flink_rag.bench.fake_responses import embedding_vector
+from flink_rag_bench.fake_responses import embedding_vector
 
 pytestmark = pytest.mark.flink
 

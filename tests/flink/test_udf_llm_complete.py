@@ -13,7 +13,7 @@ import json
 import pytest
 from udf_sql import collect, strings_table
 
-from flink_rag.bench.fake_responses import marker_tag
+from flink_rag_bench.fake_responses import marker_tag
 
 pytestmark = pytest.mark.flink
 

@@ -5,12 +5,12 @@ or marked with an error - none is lost, none gets another row's answer."""
 import numpy as np
 import pytest
 
-from flink_rag.bench import fake_responses as fake
-from flink_rag.bench.load_server import LoadServer
 from flink_rag.connectors.embedding import create_embedder, embed_texts
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.openai_chat import ChatClient, ChatRequest
 from flink_rag.connectors.settings import EmbedSettings, LlmSettings
+from flink_rag_bench import fake_responses as fake
+from flink_rag_bench.load_server import LoadServer
 
 pytestmark = pytest.mark.integration
 

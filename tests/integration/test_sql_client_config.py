@@ -18,12 +18,12 @@ import pymongo
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from flink_rag.bench.fake_responses import embedding_vector, marker_tag
-from flink_rag.bench.server_process import LoadServerProcess
 from flink_rag.cli import main
 from flink_rag.local.config import LocalConfig
 from flink_rag.local.session import TEST_OWNER
 from flink_rag.local.stack import Stack
+from flink_rag_bench.fake_responses import embedding_vector, marker_tag
+from flink_rag_bench.server_process import LoadServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 

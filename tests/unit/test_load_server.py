@@ -11,8 +11,8 @@ import numpy as np
 import openai
 import pytest
 
-from flink_rag.bench import fake_responses as fake
-from flink_rag.bench.load_server import LoadServer
+from flink_rag_bench import fake_responses as fake
+from flink_rag_bench.load_server import LoadServer
 
 pytestmark = pytest.mark.unit
 

@@ -8,9 +8,9 @@ import jsonschema
 import numpy as np
 import pytest
 
-from flink_rag.bench import fake_responses as fake
-from flink_rag.bench.faults import FaultSchedule, parse_fault
-from flink_rag.bench.rate_limits import RateLimiter, format_reset
+from flink_rag_bench import fake_responses as fake
+from flink_rag_bench.faults import FaultSchedule, parse_fault
+from flink_rag_bench.rate_limits import RateLimiter, format_reset
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,112 @@
+"""`flink-rag sql-script`: a bundled pipeline as one script for the stock `sql-client.sh -f`.
+
+The SQL files keep `${NAME}` placeholders for addresses (Kafka bootstrap servers, topics,
+consumer group); the SQL client has no such substitution, so a deployment renders the script
+where it runs, from the installed package (docker/compose.yaml and deploy/k8s/ do):
+
+    flink-rag sql-script rebooking --bootstrap kafka:29092 -o /tmp/rebooking.sql
+    sql-client.sh -f /tmp/rebooking.sql
+
+The script registers the functions (functions.sql) and then runs the pipeline; `--option
+flink-rag.<section>.<key>=<value>` adds job parameters. Secrets are never options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from flink_rag.connectors.errors import FlinkRagError
+
+PIPELINES = ("rebooking",)
+DEFAULT_GROUP_ID = "flink-rag-rebooking"
+
+
+def render(
+    pipeline: str,
+    bootstrap: str,
+    *,
+    group_id: str = DEFAULT_GROUP_ID,
+    events_startup_mode: str = "group-offsets",
+    options: dict[str, str] | None = None,
+    job_name: str = "",
+) -> str:
+    """The SQL-client script of `pipeline` with every placeholder filled."""
+    from flink_rag.airline import rebooking, sql_client
+
+    if pipeline not in PIPELINES:
+        raise FlinkRagError(f"unknown pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
+    params = rebooking.sql_params(
+        bootstrap, group_id=group_id, events_startup_mode=events_startup_mode
+    )
+    return sql_client.render_script(params, options or {}, job_name)
+
+
+def _option(raw: str) -> tuple[str, str]:
+    key, sep, value = raw.partition("=")
+    if not sep or not key.startswith("flink-rag."):
+        raise argparse.ArgumentTypeError(f"expected flink-rag.<section>.<key>=<value>, got {raw!r}")
+    return key.strip(), value.strip()
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sql-script",
+        help="write a bundled pipeline as one script for the stock sql-client.sh -f",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("pipeline", choices=PIPELINES)
+    parser.add_argument(
+        "--bootstrap",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)",
+    )
+    parser.add_argument("--group-id", default=DEFAULT_GROUP_ID, help="Kafka consumer group")
+    parser.add_argument(
+        "--events-startup-mode",
+        default="group-offsets",
+        choices=("group-offsets", "earliest-offset", "latest-offset"),
+        help="where the event source starts when its group has no offsets",
+    )
+    parser.add_argument("--job-name", default="", help="pipeline.name of the job")
+    parser.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a flink-rag.* job parameter (repeatable)",
+    )
+    parser.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.bootstrap:
+        print(
+            "flink-rag sql-script: no Kafka address; pass --bootstrap host:port or set "
+            "KAFKA_BOOTSTRAP_SERVERS",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        script = render(
+            args.pipeline,
+            args.bootstrap,
+            group_id=args.group_id,
+            events_startup_mode=args.events_startup_mode,
+            options=dict(args.option),
+            job_name=args.job_name,
+        )
+    except FlinkRagError as err:
+        print(f"flink-rag sql-script: {err}", file=sys.stderr)
+        return 1
+    if args.output is None:
+        sys.stdout.write(script)
+    else:
+        args.output.write_text(script, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
