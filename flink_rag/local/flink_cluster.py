@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,12 +22,11 @@ from pathlib import Path
 from flink_rag.local import log4j, prereqs, process
 from flink_rag.local.component import PROBE_TIMEOUT_S, Component
 from flink_rag.local.endpoints import FLINK_ENV
-from flink_rag.local.errors import PrerequisiteError, StartupError
+from flink_rag.local.errors import PrerequisiteError
+from flink_rag.local.exits import describe_exit, read_exit
 from flink_rag.local.state import PidRecord
 
 IDENT = "flink-rag"
-DAEMONS = {"jobmanager": "standalonesession", "taskmanager": "taskexecutor"}
-SCRIPT_TIMEOUT_S = 120.0
 SQL_CLIENT_JVM_ARGS = "-Xmx512m"
 MEMORY = {
     "jobmanager.memory.process.size": "768m",
@@ -66,8 +65,8 @@ class FlinkCluster(Component):
 
     @property
     def log_file(self) -> Path:
-        # The daemons write their own logs next to this one.
-        return self.log_dir / "start-cluster.log"
+        # The JobManager's console; every daemon writes its own log next to it.
+        return self.log_dir / "flink-jobmanager.out"
 
     def ports(self) -> Sequence[int]:
         return (self.config.flink_rest_port, self.config.flink_rpc_port)
@@ -83,8 +82,9 @@ class FlinkCluster(Component):
     def check_prereqs(self) -> None:
         prereqs.check_java()
         home = flink_home()
-        if not (home / "bin" / "start-cluster.sh").is_file():
-            raise PrerequisiteError(f"{home}/bin/start-cluster.sh missing: reinstall apache-flink")
+        for script in ("jobmanager.sh", "taskmanager.sh"):
+            if not (home / "bin" / script).is_file():
+                raise PrerequisiteError(f"{home}/bin/{script} missing: reinstall apache-flink")
         prereqs.check_jars(
             self.config.jars_dir / "flink", ("flink-sql-gateway-", "flink-sql-connector-kafka-")
         )
@@ -116,7 +116,7 @@ class FlinkCluster(Component):
         }
 
     def client_env(self) -> dict[str, str]:
-        """Environment for pyflink's bin/ scripts (start-cluster.sh, sql-client.sh, flink)."""
+        """Environment for pyflink's bin/ scripts (jobmanager.sh, sql-client.sh, flink)."""
         return {
             **os.environ,
             "FLINK_HOME": str(flink_home()),
@@ -146,7 +146,7 @@ class FlinkCluster(Component):
         self.conf_dir.joinpath("masters").write_text(
             f"{self.config.host}:{self.config.flink_rest_port}\n"
         )
-        # One line per TaskManager: start-cluster.sh starts that many on a local host.
+        # One line per TaskManager, as Flink's scripts expect (start() starts them itself).
         self.conf_dir.joinpath("workers").write_text(
             f"{self.config.host}\n" * self.config.flink_taskmanagers
         )
@@ -164,56 +164,63 @@ class FlinkCluster(Component):
         )
 
     def command(self) -> Sequence[str]:
-        return ["bash", str(flink_home() / "bin" / "start-cluster.sh")]
+        """The JobManager; each TaskManager runs `taskmanager.sh start-foreground`."""
+        return ["bash", str(flink_home() / "bin" / "jobmanager.sh"), "start-foreground"]
 
-    # -- lifecycle: the scripts daemonise, so pids come from Flink's own pid files ---------
+    def _daemon_commands(self) -> list[tuple[str, list[str]]]:
+        bin_dir = flink_home() / "bin"
+        taskmanager = ["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"]
+        return [
+            (_record_name("jobmanager", 0), list(self.command())),
+            *(
+                (_record_name("taskmanager", i), taskmanager)
+                for i in range(self.config.flink_taskmanagers)
+            ),
+        ]
+
+    # -- lifecycle: each daemon in the foreground under `supervise`, like the other parts ----
     def start(self, owner: str) -> list[int]:
+        """Start the JobManager and the TaskManagers in the foreground (not start-cluster.sh,
+        which detaches them): each runs under `supervise`, so a daemon that dies is reported
+        with its exit code or signal."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        for daemon in DAEMONS.values():
-            (self.pid_dir / f"flink-{IDENT}-{daemon}.pid").unlink(missing_ok=True)
-        with open(self.log_file, "ab") as log:
-            try:
-                done = subprocess.run(
-                    list(self.command()),
-                    env=dict(self.env()),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    timeout=SCRIPT_TIMEOUT_S,
-                    start_new_session=True,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as err:
-                raise StartupError(
-                    f"start-cluster.sh did not return within {SCRIPT_TIMEOUT_S:.0f}s"
-                ) from err
         pids = []
-        for role, daemon in DAEMONS.items():
-            pid_file = self.pid_dir / f"flink-{IDENT}-{daemon}.pid"
-            try:
-                # flink-daemon.sh appends one line per instance of the daemon.
-                daemon_pids = [int(p) for p in pid_file.read_text().split()]
-            except (FileNotFoundError, ValueError):
-                continue
-            for i, pid in enumerate(daemon_pids):
-                record = PidRecord(pid=pid, owner=owner, marker=self.marker())
-                self.state.write_pid(_record_name(role, i), record)
-                pids.append(pid)
-        expected = 1 + self.config.flink_taskmanagers
-        if done.returncode != 0 or len(pids) != expected:
-            raise StartupError(
-                f"start-cluster.sh exited {done.returncode} and started {len(pids)} "
-                f"of {expected} daemons"
-            )
+        for name, cmd in self._daemon_commands():
+            self.state.clear_run_records(name)
+            supervised = [
+                sys.executable, "-m", "flink_rag.local.supervise",
+                str(self.state.exit_file(name)), "--", *cmd,
+            ]  # fmt: skip
+            pid = process.spawn(supervised, self.log_dir / f"{name}.out", self.env())
+            self.state.write_pid(name, PidRecord(pid=pid, owner=owner, marker=self.marker()))
+            pids.append(pid)
         return pids
 
-    def _record_names(self) -> list[str]:
+    def exit_report(self) -> str | None:
+        """How the first daemon that ended on its own ended, e.g. `taskmanager-2 killed by
+        SIGKILL 3.0 s after start`."""
+        for name in self._record_names(include_exited=True):
+            record = read_exit(self.state.exit_file(name))
+            if record is not None:
+                return f"{name.removeprefix('flink-')} {describe_exit(record)}"
+        return None
+
+    def mark_ready(self) -> None:
+        for name in self._record_names():
+            self.state.ready_file(name).write_text(f"{time.time()}\n")
+
+    def _record_names(self, include_exited: bool = False) -> list[str]:
         """Pid records of the JobManager and of every TaskManager this stack started (found
         by name, so `down` stops them all whatever flink_taskmanagers says now)."""
-        taskmanagers = sorted(
+        found = {
             p.name.removesuffix(".pid") for p in self.state.run_dir.glob("flink-taskmanager*.pid")
-        )
-        return [_record_name("jobmanager", 0), *taskmanagers]
+        }
+        if include_exited:
+            found |= {
+                p.name.removesuffix(".exit")
+                for p in self.state.run_dir.glob("flink-taskmanager*.exit")
+            }
+        return [_record_name("jobmanager", 0), *sorted(found)]
 
     def pids(self) -> list[int]:
         records = [self.state.read_pid(name) for name in self._record_names()]
@@ -224,15 +231,13 @@ class FlinkCluster(Component):
         return next((r.owner for r in records if r), None)
 
     def stop(self, timeout: float = process.STOP_TIMEOUT_S) -> bool:
-        names = self._record_names()
         pids = self.pids()
         # TaskManagers first, so the JobManager does not log them as lost.
         for pid in reversed(pids):
             process.terminate(pid, timeout)
-        for name in names:
+        for name in self._record_names(include_exited=True):
             self.state.remove_pid(name)
-        for daemon in DAEMONS.values():
-            (self.pid_dir / f"flink-{IDENT}-{daemon}.pid").unlink(missing_ok=True)
+            self.state.clear_run_records(name)
         return bool(pids)
 
     def failure_log(self) -> Path:

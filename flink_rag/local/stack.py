@@ -133,8 +133,10 @@ class Stack:
                     f"{comp.name}: the endpoint in {comp.external_env} did not answer within "
                     f"{timeout:.0f}s ({err}); check the variable and the network"
                 ) from err
+            how = comp.exit_report()
+            died = f"; {how}" if how else ""
             raise StartupError(
-                f"{comp.name}: not ready after {timeout:.0f}s ({err}){_see(comp)}"
+                f"{comp.name}: not ready after {timeout:.0f}s ({err}{died}){_see(comp)}"
             ) from err
 
     # -- status ----------------------------------------------------------------------------
@@ -160,9 +162,16 @@ class Stack:
             answer = comp.probe(comp.status_timeout)
         except Exception as err:
             detail = f"{comp.describe()}: no answer ({process.one_line(str(err), 120)})"
+            how = None if external else comp.exit_report()
+            if how:
+                detail += f"; {how}"
             if not external:
                 detail += _see(comp)
             return ComponentStatus(comp.name, "failing", False, detail)
+        how = None if external else comp.exit_report()
+        if how:
+            # A part of it (a Flink TaskManager) died while the rest still answers.
+            return ComponentStatus(comp.name, "failing", False, f"{how}{_see(comp)}")
         where = "external" if external else "up"
         owner = "" if external else f", pid {' '.join(map(str, pids))}"
         return ComponentStatus(comp.name, where, True, f"{comp.describe()}: {answer}{owner}")

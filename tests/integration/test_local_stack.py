@@ -317,6 +317,29 @@ def test_component_killed_after_start_is_reported_with_its_signal(private_config
     assert stack.status(["mongo"])[0][0].state == "not running"
 
 
+def test_a_taskmanager_that_dies_is_reported_with_its_signal(private_config):
+    # Flink's daemons run in the foreground under the supervisor, like the other parts.
+    stack = Stack(private_config)
+    flink = stack.components["flink"]
+    try:
+        stack.up(["flink"], timeout=TIMEOUT_S)
+        taskmanager = stack.state.read_pid("flink-taskmanager")
+        assert taskmanager is not None
+        jvm = psutil.Process(taskmanager.pid).children(recursive=True)
+        assert any("TaskManagerRunner" in " ".join(p.cmdline()) for p in jvm)
+        for p in jvm:
+            p.send_signal(signal.SIGKILL)
+        psutil.wait_procs([psutil.Process(taskmanager.pid)], timeout=30)
+        statuses, ok = stack.status(["flink"])
+        assert not ok
+        assert re.search(r"taskmanager killed by SIGKILL \d+\.\d s after", statuses[0].detail), (
+            statuses[0].detail
+        )
+    finally:
+        stack.down(["flink"])
+    assert flink.pids() == []
+
+
 def test_java_older_than_17_is_refused_with_a_fix(private_config, tmp_path, monkeypatch):
     fake_home = tmp_path / "old-jdk"
     (fake_home / "bin").mkdir(parents=True)
