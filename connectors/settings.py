@@ -32,6 +32,18 @@ OPENAI_MAX_BATCH_INPUTS = 2048
 OPENAI_MAX_BATCH_TOKENS = 300_000
 OPENAI_MAX_INPUT_TOKENS = 8192
 
+# The answer cache is on unless cache-dir is one of these; bounded by cache-max-bytes.
+CACHE_OFF = ("off", "none", "false", "0")
+DEFAULT_CACHE_MAX_BYTES = 2**30
+DEFAULT_LLM_OUTAGE_WAIT_S = 120.0
+
+
+def default_cache_dir(env: Mapping[str, str]) -> str:
+    """The machine's cache of model answers: every worker process on it shares the entries."""
+    root = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "flink-rag", "responses")
+
+
 # How long a rate-limited (429) call keeps waiting for a slot before its row gets an error.
 DEFAULT_RATE_LIMIT_WAIT_S = 300.0
 
@@ -163,6 +175,7 @@ class EmbedSettings:
     max_retries: int = 6
     on_error: str = "null"
     cache_dir: str | None = None
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
     # Torch threads of the local model per worker process: workers share the machine's cores.
     local_threads: int = 1
     rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S
@@ -191,7 +204,8 @@ class EmbedSettings:
             timeout_s=o.number("timeout", 30.0),
             max_retries=o.integer("max-retries", 6),
             on_error=o.choice("on-error", "null", ("null", "fail")),
-            cache_dir=o.opt_text("cache-dir", "FLINK_RAG_CACHE_DIR"),
+            cache_dir=_cache_dir(o, env),
+            cache_max_bytes=o.integer("cache-max-bytes", DEFAULT_CACHE_MAX_BYTES, minimum=1),
             local_threads=o.integer("local-threads", 1, "FLINK_RAG_EMBED_THREADS", minimum=1),
             rate_limit_wait_s=o.number("rate-limit-wait", DEFAULT_RATE_LIMIT_WAIT_S),
         )
@@ -213,6 +227,10 @@ class LlmSettings:
     concurrency: int = 64
     on_error: str = "null"
     cache_dir: str | None = None
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    # How long a row keeps retrying while the endpoint is unreachable or failing (5xx,
+    # timeouts) before it gets an error: an outage delays answers instead of failing them.
+    outage_wait_s: float = 0.0
     requests_per_minute: int | None = None
     rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S
     # How a JSON schema goes on the wire: json_schema (OpenAI), json_object+schema (llama.cpp),
@@ -238,7 +256,9 @@ class LlmSettings:
             max_retries=o.integer("max-retries", 6),
             concurrency=o.integer("concurrency", 64, minimum=1),
             on_error=o.choice("on-error", "null", ("null", "fail")),
-            cache_dir=o.opt_text("cache-dir", "FLINK_RAG_CACHE_DIR"),
+            cache_dir=_cache_dir(o, env),
+            cache_max_bytes=o.integer("cache-max-bytes", DEFAULT_CACHE_MAX_BYTES, minimum=1),
+            outage_wait_s=o.number("outage-wait", DEFAULT_LLM_OUTAGE_WAIT_S),
             requests_per_minute=o.opt_integer("requests-per-minute"),
             rate_limit_wait_s=o.number("rate-limit-wait", DEFAULT_RATE_LIMIT_WAIT_S),
             structured_output=o.choice(
@@ -294,6 +314,15 @@ class StoreSettings:
             timeout_s=o.number("timeout", 10.0),
             scan_cache_ttl_s=o.number("scan-cache-ttl", 60.0),
         )
+
+
+def _cache_dir(o: _Options, env: Mapping[str, str]) -> str | None:
+    """Settings built from a job's options cache answers by default (a replay after a restart
+    costs nothing); cache-dir=off turns it off. The bare dataclasses keep it off."""
+    value = o.opt_text("cache-dir", "FLINK_RAG_CACHE_DIR")
+    if value is None:
+        return default_cache_dir(env)
+    return None if value.strip().lower() in CACHE_OFF else value
 
 
 def section(options: Mapping[str, str], prefix: str) -> dict[str, str]:

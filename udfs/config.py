@@ -22,14 +22,14 @@ JOB_PARAMETERS = "pipeline.global-job-parameters"
 EMBED_KEYS = (
     "provider", "model", "base-url", "api-key-env", "dimensions", "max-batch-inputs",
     "max-batch-tokens", "max-input-tokens", "on-overlong", "concurrency", "timeout",
-    "max-retries", "on-error", "cache-dir", "local-threads", "rate-limit-wait",
+    "max-retries", "on-error", "cache-dir", "cache-max-bytes", "local-threads", "rate-limit-wait",
     # refused by settings with a pointer to the env var, so they must be read to be refused
     "api-key",
 )  # fmt: skip
 LLM_KEYS = (
     "base-url", "model", "api-key-env", "temperature", "max-tokens", "seed", "timeout",
     "max-retries", "concurrency", "on-error", "cache-dir", "requests-per-minute",
-    "structured-output", "rate-limit-wait", "api-key",
+    "structured-output", "rate-limit-wait", "cache-max-bytes", "outage-wait", "api-key",
 )  # fmt: skip
 STORE_KEYS = (
     "database", "collection", "index", "path", "mode", "similarity", "filter-fields", "fields",
