@@ -74,9 +74,7 @@ _open: dict[tuple[int, str], ResponseCache] = {}
 _lock = threading.Lock()
 
 
-def open_cache(
-    directory: str | None, size_limit: int = DEFAULT_SIZE_LIMIT
-) -> ResponseCache | None:
+def open_cache(directory: str | None, size_limit: int = DEFAULT_SIZE_LIMIT) -> ResponseCache | None:
     """This process's cache handle for `directory` (None when caching is off).
 
     `size_limit` bounds the directory in bytes (diskcache evicts the least recently stored
