@@ -69,7 +69,12 @@ def test_updates_to_every_table_neither_recall_the_model_nor_rewrite_answers(
         bootstrap,
         data,
         topics=tuple(names),
-        names={**names, "flight_events": events},
+        names={
+            **names,
+            "flight_events": events,
+            "rebooking_recommendations": recs,
+            "rebooking_dead_letter": dead,
+        },
     )
     calls_file = tmp_path / "calls.jsonl"
     params = rebooking.sql_params(
