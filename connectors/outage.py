@@ -6,7 +6,8 @@ capped at a few seconds, so a 30 s outage (a restarted server, a network cut) us
 every row in flight gets an error. The loop counts time, not attempts: up to `wait_s` seconds
 after the first failure, then the error is raised as it is. Each wait shows in the metrics
 (`<prefix>_outage_retries`, `<prefix>_outage_wait_ms`). Rate limits (429) are not outages:
-`openai_http.wait_out_rate_limits` handles them.
+`openai_http.wait_out_rate_limits` handles them. MongoDB lookups use the same loop with
+`is_mongo_outage`.
 """
 
 from __future__ import annotations
@@ -33,21 +34,30 @@ def is_outage(err: BaseException) -> bool:
     return isinstance(err, openai.APIConnectionError)  # includes APITimeoutError
 
 
+def is_mongo_outage(err: BaseException) -> bool:
+    """No server reachable, connection lost, or a network timeout (not a refused command)."""
+    from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+
+    return isinstance(err, ConnectionFailure | ServerSelectionTimeoutError)
+
+
 def wait_out_outages(
     call: Callable[[], T],
     wait_s: float,
     metrics: Metrics,
     prefix: str,
     sleep: Callable[[float], None] | None = None,
+    retry_if: Callable[[BaseException], bool] = is_outage,
 ) -> T:
-    """`call()`, repeated while it fails with an outage, for at most `wait_s` seconds."""
+    """`call()`, repeated while it fails with an outage (`retry_if`), for at most `wait_s`
+    seconds after the first failure."""
     started: float | None = None
     attempt = 0
     while True:
         try:
             result = call()
         except Exception as err:
-            if wait_s <= 0 or not is_outage(err):
+            if wait_s <= 0 or not retry_if(err):
                 raise
             now = time.monotonic()
             started = now if started is None else started

@@ -35,7 +35,7 @@ OPENAI_MAX_INPUT_TOKENS = 8192
 # The answer cache is on unless cache-dir is one of these; bounded by cache-max-bytes.
 CACHE_OFF = ("off", "none", "false", "0")
 DEFAULT_CACHE_MAX_BYTES = 2**30
-DEFAULT_LLM_OUTAGE_WAIT_S = 120.0
+DEFAULT_OUTAGE_WAIT_S = 120.0  # LLM and vector store: how long an outage is waited out
 
 
 def default_cache_dir(env: Mapping[str, str]) -> str:
@@ -258,7 +258,7 @@ class LlmSettings:
             on_error=o.choice("on-error", "null", ("null", "fail")),
             cache_dir=_cache_dir(o, env),
             cache_max_bytes=o.integer("cache-max-bytes", DEFAULT_CACHE_MAX_BYTES, minimum=1),
-            outage_wait_s=o.number("outage-wait", DEFAULT_LLM_OUTAGE_WAIT_S),
+            outage_wait_s=o.number("outage-wait", DEFAULT_OUTAGE_WAIT_S),
             requests_per_minute=o.opt_integer("requests-per-minute"),
             rate_limit_wait_s=o.number("rate-limit-wait", DEFAULT_RATE_LIMIT_WAIT_S),
             structured_output=o.choice(
@@ -288,6 +288,8 @@ class StoreSettings:
     dimensions: int | None = None
     timeout_s: float = 10.0
     scan_cache_ttl_s: float = 60.0  # scan mode: how long cached document vectors are trusted
+    # How long a lookup keeps retrying while MongoDB is unreachable before the row gets an error.
+    outage_wait_s: float = 0.0
 
     @classmethod
     def from_options(
@@ -313,6 +315,7 @@ class StoreSettings:
             dimensions=o.opt_integer("dimensions"),
             timeout_s=o.number("timeout", 10.0),
             scan_cache_ttl_s=o.number("scan-cache-ttl", 60.0),
+            outage_wait_s=o.number("outage-wait", DEFAULT_OUTAGE_WAIT_S),
         )
 
 

@@ -34,7 +34,7 @@ LLM_KEYS = (
 STORE_KEYS = (
     "database", "collection", "index", "path", "mode", "similarity", "filter-fields", "fields",
     "content-field", "num-candidates", "min-score", "exact", "dimensions", "timeout",
-    "scan-cache-ttl", "uri", "password",
+    "scan-cache-ttl", "outage-wait", "uri", "password",
 )  # fmt: skip
 # Optional list of profiles a VECTOR_LOOKUP worker opens (and checks) in open().
 STORES_KEY = "flink-rag.stores"
