@@ -39,3 +39,16 @@ def test_each_function_is_called_once_per_call_site(plan):
     execution = _section(plan, "Optimized Execution Plan")
     found = {name: len(re.findall(rf"\b{name}\(", execution)) for name in CALL_SITES}
     assert found == CALL_SITES
+
+
+def test_state_is_bounded_events_by_the_horizon_tables_by_their_hint(plan):
+    from flink_rag.sql import files
+
+    params = rebooking.sql_params("127.0.0.1:9", group_id="plan", state_horizon="2 d")
+    sets = dict(kv for s in files.statements("rebooking.sql", params) if (kv := files.parse_set(s)))
+    assert sets["table.exec.state.ttl"] == "2 d"
+    physical = _section(plan, "Optimized Physical Plan")
+    joins = re.findall(r"\bJoin\(joinType=.*?changelogMode=\[[^\]]*\](.*?)\n", physical)
+    assert joins  # every regular join keeps its table side (right) by the long TTL hint
+    hint = f"STATE_TTL options:{{RIGHT={rebooking.TABLE_STATE_TTL}}}"
+    assert all(hint in j for j in joins), joins
