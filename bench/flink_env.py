@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flink_rag.local.config import LocalConfig
+from flink_rag.local.log4j import use_quiet_mini_cluster_logs
 
 MODEL_OPENAI_JAR = "flink/flink-model-openai-2.3.0.jar"
 JVM_HEAP = "-Xmx512m"
@@ -16,6 +17,7 @@ JVM_HEAP = "-Xmx512m"
 def prepare_process_env() -> None:
     """Must run before the first PyFlink gateway starts (both are read at JVM launch)."""
     os.environ.setdefault("JVM_ARGS", JVM_HEAP)
+    use_quiet_mini_cluster_logs()
     # Without this a local job runs the UDFs inside the driver (one GIL); a cluster never does.
     os.environ["_python_worker_execution_mode"] = "process"  # noqa: SIM112 - PyFlink spells it so
 

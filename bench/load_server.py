@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import signal
 import socket
@@ -104,6 +105,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route POST {self.path}", "invalid_request_error")
             return
         backend = self.backend
+        auth = self.headers.get("Authorization")
+        if auth:
+            with backend.lock:
+                backend.stats.authorization_sha256 = hashlib.sha256(auth.encode()).hexdigest()
         backend.enter()
         reply = _Reply(500, _error_body("load server failed", "server_error"))
         try:

@@ -49,6 +49,9 @@ class Stats:
     in_flight: int = 0
     max_in_flight: int = 0
     first_request_at: float | None = None  # wall clock, seconds
+    # sha256 of the last Authorization header: tests check which key a client sent
+    # without the key itself showing up in stats or test output.
+    authorization_sha256: str | None = None
     last_response_at: float | None = None
 
     def snapshot(self) -> dict[str, Any]:
@@ -67,6 +70,7 @@ class Stats:
             "completion_tokens": self.completion_tokens,
             "tokens": self.prompt_tokens + self.completion_tokens,
             "in_flight": self.in_flight,
+            "authorization_sha256": self.authorization_sha256,
             "max_in_flight": self.max_in_flight,
             "first_request_at": self.first_request_at,
             "last_response_at": self.last_response_at,

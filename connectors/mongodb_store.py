@@ -56,7 +56,7 @@ def open_client(settings: StoreSettings) -> MongoClient:
     timeout_ms = max(1, int(settings.timeout_s * 1000))
     try:
         return MongoClient(
-            settings.uri,
+            settings.uri.get_secret_value(),
             appname=APP_NAME,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,

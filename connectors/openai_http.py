@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from flink_rag.connectors.errors import ConfigError, ProviderError
 from flink_rag.connectors.metrics import Metrics
 
@@ -38,9 +40,11 @@ def is_local_url(base_url: str | None) -> bool:
 
 
 def resolve_api_key(
-    api_key: str | None, api_key_env: str, base_url: str | None, section: str
+    api_key: SecretStr | str | None, api_key_env: str, base_url: str | None, section: str
 ) -> str:
     """The key to send; a local server gets a placeholder, a remote one must have a key."""
+    if isinstance(api_key, SecretStr):
+        api_key = api_key.get_secret_value()
     if api_key:
         return api_key
     if is_local_url(base_url):

@@ -1,23 +1,30 @@
 """Typed settings, built once from a job's `flink-rag.*` options and the environment.
 
-Options come from Flink SQL (`SET 'flink-rag.llm.model' = '...'`) with the `flink-rag.<section>.`
-prefix stripped; anything unset falls back to an environment variable, then to a named default.
-Secrets (API keys, a MongoDB URI with a password) are read only from the environment or from a
-file named by `<VAR>_FILE`; an option that tries to carry one is refused.
+Options reach the UDFs as Flink job parameters, one SQL statement per option:
+
+    SET 'pipeline.global-job-parameters.flink-rag.llm.model' = 'gpt-4o-mini';
+
+and arrive here with the `flink-rag.<section>.` prefix stripped. An option that is not set falls
+back to its environment variable (listed per field), then to a named default. Every section is a
+frozen pydantic model: an unknown key (a typo) or a bad value is a `ConfigError` naming the key
+and the fix, raised when the job starts, never per row. Secrets (API keys, a MongoDB URI that
+may hold a password) come only from the environment or from a file named by `<VAR>_FILE`, are
+held as `SecretStr`, and an option that tries to carry one is refused.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from flink_rag.connectors.errors import ConfigError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
-# Defaults, named once.
-# The local stack's ports move together with FLINK_RAG_PORT_OFFSET (two stacks side by side).
+from .errors import ConfigError
+
+# Defaults, named once. The local stack's ports move with FLINK_RAG_PORT_OFFSET.
 _PORT_OFFSET = int(os.environ.get("FLINK_RAG_PORT_OFFSET", "0").strip() or "0")
 LOCAL_MONGODB_URI = f"mongodb://127.0.0.1:{27027 + _PORT_OFFSET}"
 LOCAL_LLM_BASE_URL = f"http://127.0.0.1:{18000 + _PORT_OFFSET}/v1"
@@ -32,10 +39,13 @@ OPENAI_MAX_BATCH_INPUTS = 2048
 OPENAI_MAX_BATCH_TOKENS = 300_000
 OPENAI_MAX_INPUT_TOKENS = 8192
 
+# How long a rate-limited (429) call keeps waiting for a slot before its row gets an error.
+DEFAULT_RATE_LIMIT_WAIT_S = 300.0
+# How long an outage (endpoint or MongoDB unreachable, 5xx, timeouts) is waited out per row.
+DEFAULT_OUTAGE_WAIT_S = 120.0
 # The answer cache is on unless cache-dir is one of these; bounded by cache-max-bytes.
 CACHE_OFF = ("off", "none", "false", "0")
 DEFAULT_CACHE_MAX_BYTES = 2**30
-DEFAULT_OUTAGE_WAIT_S = 120.0  # LLM and vector store: how long an outage is waited out
 
 
 def default_cache_dir(env: Mapping[str, str]) -> str:
@@ -44,13 +54,21 @@ def default_cache_dir(env: Mapping[str, str]) -> str:
     return os.path.join(root, "flink-rag", "responses")
 
 
-# How long a rate-limited (429) call keeps waiting for a slot before its row gets an error.
-DEFAULT_RATE_LIMIT_WAIT_S = 300.0
+def _job_defaults(options: Mapping[str, str], env: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults of settings built from a job's options (the bare models keep them off): the
+    answer cache on (a replay after a restart costs nothing; cache-dir=off turns it off) and
+    outages waited out."""
+    extra: dict[str, Any] = {}
+    cache = options.get("cache-dir") or env.get("FLINK_RAG_CACHE_DIR")
+    if cache is None:
+        extra["cache-dir"] = default_cache_dir(env)
+    elif cache.strip().lower() in CACHE_OFF:
+        extra["cache-dir"] = None
+    return extra
+
 
 # Option names that would put a secret into SQL text.
-_SECRET_OPTIONS = ("api-key", "apikey", "password", "uri", "mongodb-uri", "token")
-
-T = TypeVar("T")
+_SECRET_OPTIONS = ("api-key", "apikey", "password", "uri", "mongodb-uri", "token", "secret")
 
 
 def secret(env_name: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -67,265 +85,255 @@ def secret(env_name: str, env: Mapping[str, str] | None = None) -> str | None:
             raise ConfigError(
                 f"{env_name}_FILE points to a file that cannot be read ({err.strerror}); "
                 f"fix the path or set {env_name} instead"
-            ) from err
+            ) from None
     return None
 
 
-class _Options:
-    """Reads one section's options with env fallbacks and type conversion."""
+def _names(raw: Any) -> Any:
+    """'a,b;c' -> ('a', 'b', 'c'); lists in a SET value are separated by ',' or ';'."""
+    if isinstance(raw, str):
+        return tuple(p.strip() for p in raw.replace(";", ",").split(",") if p.strip())
+    return raw
 
-    def __init__(self, section: str, options: Mapping[str, str], env: Mapping[str, str]):
-        self.section = section
-        self.options = {k: v for k, v in options.items() if v is not None and v != ""}
-        self.env = env
-        for key in self.options:
-            if key.rsplit(".", 1)[-1].lower() in _SECRET_OPTIONS:
-                raise ConfigError(
-                    f"option 'flink-rag.{section}.{key}' would put a secret into SQL text; "
-                    "set it in the environment instead (e.g. OPENAI_API_KEY, MONGODB_URI, or "
-                    f"name the variable with 'flink-rag.{section}.api-key-env')"
-                )
 
-    def get(
-        self,
-        key: str,
-        default: T,
-        convert: Callable[[str], T],
-        env: tuple[str, ...] = (),
-    ) -> T:
-        raw = self.options.get(key)
-        source = f"option 'flink-rag.{self.section}.{key}'"
-        if raw is None:
-            for name in env:
-                if self.env.get(name):
-                    raw, source = self.env[name], f"env var {name}"
-                    break
-        if raw is None:
-            return default
+def _lower(raw: Any) -> Any:
+    return raw.strip().lower() if isinstance(raw, str) else raw
+
+
+Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0)]
+OnError = Annotated[Literal["null", "fail"], BeforeValidator(_lower)]
+
+
+class Section(BaseModel):
+    """One `flink-rag.<section>.*` group. Field aliases are the option keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    #: The `flink-rag.` section name, e.g. "llm" or "store".
+    section: ClassVar[str] = ""
+    #: Option key -> environment variables consulted (in order) when the option is unset.
+    env_fallbacks: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def option_keys(cls) -> tuple[str, ...]:
+        """The option keys this section accepts (`flink-rag.<section>.<key>`)."""
+        return tuple(f.alias or n for n, f in cls.model_fields.items() if n != "name")
+
+    @classmethod
+    def build(
+        cls,
+        prefix: str,
+        options: Mapping[str, str],
+        env: Mapping[str, str],
+        extra: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Validate `options` (keys without `prefix`) with env fallbacks; one-line errors."""
+        options = {k: v for k, v in options.items() if v is not None and v != ""}
+        check_keys(prefix, options, cls.option_keys())
+        data: dict[str, Any] = dict(options)
+        source = {k: f"option '{prefix}{k}'" for k in options}
+        for key, names in cls.env_fallbacks.items():
+            if key not in data:
+                for name in names:
+                    if env.get(name):
+                        data[key], source[key] = env[name], f"env var {name}"
+                        break
+        data.update(extra or {})
         try:
-            return convert(raw)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"{source} has an invalid value {raw!r}: {err}") from err
-
-    def text(self, key: str, default: str, *env: str) -> str:
-        return self.get(key, default, str, env)
-
-    def opt_text(self, key: str, *env: str) -> str | None:
-        return self.get(key, None, str, env)
-
-    def integer(self, key: str, default: int, *env: str, minimum: int = 0) -> int:
-        value = self.get(key, default, int, env)
-        if value < minimum:
-            raise ConfigError(f"option 'flink-rag.{self.section}.{key}' must be >= {minimum}")
-        return value
-
-    def opt_integer(self, key: str, *env: str) -> int | None:
-        return self.get(key, None, int, env)
-
-    def number(self, key: str, default: float, *env: str) -> float:
-        return self.get(key, default, float, env)
-
-    def opt_number(self, key: str, *env: str) -> float | None:
-        return self.get(key, None, float, env)
-
-    def flag(self, key: str, default: bool, *env: str) -> bool:
-        return self.get(key, default, _parse_bool, env)
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...], *env: str) -> str:
-        value = self.text(key, default, *env).lower()
-        if value not in choices:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = str(first["loc"][0]) if first["loc"] else "?"
+            where = source.get(key, f"option '{prefix}{key}'")
             raise ConfigError(
-                f"option 'flink-rag.{self.section}.{key}' is {value!r}; use one of {choices}"
+                f"{where} has an invalid value {data.get(key)!r}: {first['msg']}; "
+                "fix the SET statement or the variable"
+            ) from None
+
+
+def check_keys(prefix: str, options: Mapping[str, str], valid: tuple[str, ...]) -> None:
+    """Refuse secrets and unknown keys, naming the closest valid key."""
+    for key in options:
+        if key.rsplit(".", 1)[-1].lower() in _SECRET_OPTIONS:
+            raise ConfigError(
+                f"option '{prefix}{key}' would put a secret into SQL text; set it in the "
+                "environment of the Flink processes instead (OPENAI_API_KEY_FILE or "
+                f"MONGODB_URI_FILE, or name the variable with '{prefix}api-key-env')"
             )
-        return value
-
-    def names(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        return self.get(key, default, _parse_names)
-
-
-def _parse_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            hint = (
+                f"did you mean '{prefix}{close[0]}'?"
+                if close
+                else "valid keys: " + (", ".join(valid))
+            )
+            raise ConfigError(f"unknown option '{prefix}{key}'; {hint}")
 
 
-def _parse_names(raw: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in raw.replace(";", ",").split(",") if part.strip())
+class EmbedSettings(Section):
+    """How EMBED reaches its model."""
 
+    section: ClassVar[str] = "embed"
+    env_fallbacks: ClassVar[dict[str, tuple[str, ...]]] = {
+        "provider": ("FLINK_RAG_EMBED_PROVIDER",),
+        "model": ("FLINK_RAG_EMBED_MODEL",),
+        "base-url": ("FLINK_RAG_EMBED_BASE_URL", "OPENAI_BASE_URL"),
+        "cache-dir": ("FLINK_RAG_CACHE_DIR",),
+        "local-threads": ("FLINK_RAG_EMBED_THREADS",),
+    }
 
-@dataclass(frozen=True)
-class EmbedSettings:
-    """How EMBED reaches its model. `api_key` is excluded from repr."""
-
-    provider: str = "local"
+    provider: Annotated[Literal["local", "openai"], BeforeValidator(_lower)] = "local"
     model: str = LOCAL_EMBED_MODEL
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    api_key_env: str = DEFAULT_API_KEY_ENV
-    dimensions: int | None = None
-    max_batch_inputs: int = OPENAI_MAX_BATCH_INPUTS
-    max_batch_tokens: int = OPENAI_MAX_BATCH_TOKENS
-    max_input_tokens: int | None = None
-    on_overlong: str = "truncate"
-    concurrency: int = 4
-    timeout_s: float = 30.0
-    max_retries: int = 6
-    on_error: str = "null"
-    cache_dir: str | None = None
-    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    base_url: str | None = Field(None, alias="base-url")
+    api_key: SecretStr | None = Field(None, exclude=True)
+    api_key_env: str = Field(DEFAULT_API_KEY_ENV, alias="api-key-env")
+    dimensions: PositiveInt | None = None
+    max_batch_inputs: PositiveInt = Field(OPENAI_MAX_BATCH_INPUTS, alias="max-batch-inputs")
+    max_batch_tokens: PositiveInt = Field(OPENAI_MAX_BATCH_TOKENS, alias="max-batch-tokens")
+    max_input_tokens: PositiveInt | None = Field(None, alias="max-input-tokens")
+    on_overlong: Annotated[Literal["truncate", "error"], BeforeValidator(_lower)] = Field(
+        "truncate", alias="on-overlong"
+    )
+    concurrency: PositiveInt = 4
+    timeout_s: Seconds = Field(30.0, alias="timeout")
+    max_retries: NonNegativeInt = Field(6, alias="max-retries")
+    on_error: OnError = Field("null", alias="on-error")
+    cache_dir: str | None = Field(None, alias="cache-dir")
+    cache_max_bytes: PositiveInt = Field(DEFAULT_CACHE_MAX_BYTES, alias="cache-max-bytes")
     # Torch threads of the local model per worker process: workers share the machine's cores.
-    local_threads: int = 1
-    rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S
+    local_threads: PositiveInt = Field(1, alias="local-threads")
+    rate_limit_wait_s: Annotated[float, Field(ge=0)] = Field(
+        DEFAULT_RATE_LIMIT_WAIT_S, alias="rate-limit-wait"
+    )
+
+    @classmethod
+    def option_keys(cls) -> tuple[str, ...]:
+        return tuple(k for k in super().option_keys() if k != "api_key")
 
     @classmethod
     def from_options(
         cls, options: Mapping[str, str], env: Mapping[str, str] | None = None
     ) -> EmbedSettings:
         env = os.environ if env is None else env
-        o = _Options("embed", options, env)
-        provider = o.choice("provider", "local", ("local", "openai"), "FLINK_RAG_EMBED_PROVIDER")
-        default_model = LOCAL_EMBED_MODEL if provider == "local" else OPENAI_EMBED_MODEL
-        key_env = o.text("api-key-env", DEFAULT_API_KEY_ENV)
-        return cls(
-            provider=provider,
-            model=o.text("model", default_model, "FLINK_RAG_EMBED_MODEL"),
-            base_url=o.opt_text("base-url", "FLINK_RAG_EMBED_BASE_URL", "OPENAI_BASE_URL"),
-            api_key=secret(key_env, env) if provider == "openai" else None,
-            api_key_env=key_env,
-            dimensions=o.opt_integer("dimensions"),
-            max_batch_inputs=o.integer("max-batch-inputs", OPENAI_MAX_BATCH_INPUTS, minimum=1),
-            max_batch_tokens=o.integer("max-batch-tokens", OPENAI_MAX_BATCH_TOKENS, minimum=1),
-            max_input_tokens=o.opt_integer("max-input-tokens"),
-            on_overlong=o.choice("on-overlong", "truncate", ("truncate", "error")),
-            concurrency=o.integer("concurrency", 4, minimum=1),
-            timeout_s=o.number("timeout", 30.0),
-            max_retries=o.integer("max-retries", 6),
-            on_error=o.choice("on-error", "null", ("null", "fail")),
-            cache_dir=_cache_dir(o, env),
-            cache_max_bytes=o.integer("cache-max-bytes", DEFAULT_CACHE_MAX_BYTES, minimum=1),
-            local_threads=o.integer("local-threads", 1, "FLINK_RAG_EMBED_THREADS", minimum=1),
-            rate_limit_wait_s=o.number("rate-limit-wait", DEFAULT_RATE_LIMIT_WAIT_S),
-        )
+        provider = _lower(options.get("provider") or env.get("FLINK_RAG_EMBED_PROVIDER") or "")
+        key_env = options.get("api-key-env") or DEFAULT_API_KEY_ENV
+        extra: dict[str, Any] = _job_defaults(options, env)
+        if provider == "openai":
+            extra["api_key"] = secret(key_env, env)
+            if not options.get("model") and not env.get("FLINK_RAG_EMBED_MODEL"):
+                extra["model"] = OPENAI_EMBED_MODEL
+        built: EmbedSettings = cls.build("flink-rag.embed.", options, env, extra)
+        return built
 
 
-@dataclass(frozen=True)
-class LlmSettings:
-    """How LLM_COMPLETE reaches its model. `api_key` is excluded from repr."""
+class LlmSettings(Section):
+    """How LLM_COMPLETE reaches its model."""
 
-    base_url: str = LOCAL_LLM_BASE_URL
+    section: ClassVar[str] = "llm"
+    env_fallbacks: ClassVar[dict[str, tuple[str, ...]]] = {
+        "base-url": ("FLINK_RAG_LLM_BASE_URL",),
+        "model": ("FLINK_RAG_LLM_MODEL",),
+        "cache-dir": ("FLINK_RAG_CACHE_DIR",),
+    }
+
+    base_url: str = Field(LOCAL_LLM_BASE_URL, alias="base-url")
     model: str = LOCAL_LLM_MODEL
-    api_key: str | None = field(default=None, repr=False)
-    api_key_env: str = DEFAULT_API_KEY_ENV
-    temperature: float | None = None
-    max_tokens: int | None = 256
+    api_key: SecretStr | None = Field(None, exclude=True)
+    api_key_env: str = Field(DEFAULT_API_KEY_ENV, alias="api-key-env")
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    max_tokens: PositiveInt | None = Field(256, alias="max-tokens")
     seed: int | None = None
-    timeout_s: float = 60.0
-    max_retries: int = 6
-    concurrency: int = 64
-    on_error: str = "null"
-    cache_dir: str | None = None
-    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    timeout_s: Seconds = Field(60.0, alias="timeout")
+    max_retries: NonNegativeInt = Field(6, alias="max-retries")
+    concurrency: PositiveInt = 64
+    on_error: OnError = Field("null", alias="on-error")
+    cache_dir: str | None = Field(None, alias="cache-dir")
+    cache_max_bytes: PositiveInt = Field(DEFAULT_CACHE_MAX_BYTES, alias="cache-max-bytes")
     # How long a row keeps retrying while the endpoint is unreachable or failing (5xx,
     # timeouts) before it gets an error: an outage delays answers instead of failing them.
-    outage_wait_s: float = 0.0
-    requests_per_minute: int | None = None
-    rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S
+    outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
+    requests_per_minute: PositiveInt | None = Field(None, alias="requests-per-minute")
+    rate_limit_wait_s: Annotated[float, Field(ge=0)] = Field(
+        DEFAULT_RATE_LIMIT_WAIT_S, alias="rate-limit-wait"
+    )
     # How a JSON schema goes on the wire: json_schema (OpenAI), json_object+schema (llama.cpp),
     # or auto: json_schema first, json_object if the server rejects it (see structured_output).
-    structured_output: str = "auto"
+    structured_output: Annotated[
+        Literal["auto", "json_schema", "json_object"], BeforeValidator(_lower)
+    ] = Field("auto", alias="structured-output")
+
+    @classmethod
+    def option_keys(cls) -> tuple[str, ...]:
+        return tuple(k for k in super().option_keys() if k != "api_key")
 
     @classmethod
     def from_options(
         cls, options: Mapping[str, str], env: Mapping[str, str] | None = None
     ) -> LlmSettings:
         env = os.environ if env is None else env
-        o = _Options("llm", options, env)
-        key_env = o.text("api-key-env", DEFAULT_API_KEY_ENV)
-        return cls(
-            base_url=o.text("base-url", LOCAL_LLM_BASE_URL, "FLINK_RAG_LLM_BASE_URL"),
-            model=o.text("model", LOCAL_LLM_MODEL, "FLINK_RAG_LLM_MODEL"),
-            api_key=secret(key_env, env),
-            api_key_env=key_env,
-            temperature=o.opt_number("temperature"),
-            max_tokens=o.get("max-tokens", 256, int),
-            seed=o.opt_integer("seed"),
-            timeout_s=o.number("timeout", 60.0),
-            max_retries=o.integer("max-retries", 6),
-            concurrency=o.integer("concurrency", 64, minimum=1),
-            on_error=o.choice("on-error", "null", ("null", "fail")),
-            cache_dir=_cache_dir(o, env),
-            cache_max_bytes=o.integer("cache-max-bytes", DEFAULT_CACHE_MAX_BYTES, minimum=1),
-            outage_wait_s=o.number("outage-wait", DEFAULT_OUTAGE_WAIT_S),
-            requests_per_minute=o.opt_integer("requests-per-minute"),
-            rate_limit_wait_s=o.number("rate-limit-wait", DEFAULT_RATE_LIMIT_WAIT_S),
-            structured_output=o.choice(
-                "structured-output", "auto", ("auto", "json_schema", "json_object")
-            ),
-        )
+        key_env = options.get("api-key-env") or DEFAULT_API_KEY_ENV
+        extra = {"api_key": secret(key_env, env), **_job_defaults(options, env)}
+        if not options.get("outage-wait"):
+            extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
+        built: LlmSettings = cls.build("flink-rag.llm.", options, env, extra)
+        return built
 
 
-@dataclass(frozen=True)
-class StoreSettings:
-    """One named vector store profile (`flink-rag.store.<name>.*`). `uri` is excluded from repr."""
+class StoreSettings(Section):
+    """One named vector store profile (`flink-rag.store.<name>.*`)."""
+
+    section: ClassVar[str] = "store"
+    env_fallbacks: ClassVar[dict[str, tuple[str, ...]]] = {
+        "database": ("FLINK_RAG_MONGODB_DATABASE",),
+    }
 
     name: str
-    uri: str = field(default=LOCAL_MONGODB_URI, repr=False)
+    uri: SecretStr = Field(SecretStr(LOCAL_MONGODB_URI), exclude=True)
     database: str = DEFAULT_DATABASE
     collection: str = ""
     index: str = ""
     path: str = "embedding"
-    mode: str = "auto"
-    similarity: str = "cosine"
-    filter_fields: tuple[str, ...] = ()
-    fields: tuple[str, ...] = ()
-    content_field: str = "content"
-    num_candidates: int | None = None
-    min_score: float | None = None
+    mode: Annotated[Literal["auto", "atlas", "scan"], BeforeValidator(_lower)] = "auto"
+    similarity: Annotated[Literal["cosine", "euclidean", "dotproduct"], BeforeValidator(_lower)] = (
+        "cosine"
+    )
+    filter_fields: Names = Field((), alias="filter-fields")
+    fields: Names = ()
+    content_field: str = Field("content", alias="content-field")
+    num_candidates: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        None, alias="num-candidates"
+    )
+    min_score: float | None = Field(None, alias="min-score")
     exact: bool = False
-    dimensions: int | None = None
-    timeout_s: float = 10.0
-    scan_cache_ttl_s: float = 60.0  # scan mode: how long cached document vectors are trusted
+    dimensions: PositiveInt | None = None
+    timeout_s: Seconds = Field(10.0, alias="timeout")
+    # scan mode: how long cached document vectors are trusted
+    scan_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(60.0, alias="scan-cache-ttl")
     # How long a lookup keeps retrying while MongoDB is unreachable before the row gets an error.
-    outage_wait_s: float = 0.0
+    outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
+
+    @classmethod
+    def option_keys(cls) -> tuple[str, ...]:
+        return tuple(k for k in super().option_keys() if k != "uri")
 
     @classmethod
     def from_options(
         cls, name: str, options: Mapping[str, str], env: Mapping[str, str] | None = None
     ) -> StoreSettings:
         env = os.environ if env is None else env
-        o = _Options(f"store.{name}", options, env)
-        return cls(
-            name=name,
-            uri=secret("MONGODB_URI", env) or LOCAL_MONGODB_URI,
-            database=o.text("database", DEFAULT_DATABASE, "FLINK_RAG_MONGODB_DATABASE"),
-            collection=o.text("collection", name),
-            index=o.text("index", f"{name}_vector_index"),
-            path=o.text("path", "embedding"),
-            mode=o.choice("mode", "auto", ("auto", "atlas", "scan")),
-            similarity=o.choice("similarity", "cosine", ("cosine", "euclidean", "dotproduct")),
-            filter_fields=o.names("filter-fields"),
-            fields=o.names("fields"),
-            content_field=o.text("content-field", "content"),
-            num_candidates=o.opt_integer("num-candidates"),
-            min_score=o.opt_number("min-score"),
-            exact=o.flag("exact", False),
-            dimensions=o.opt_integer("dimensions"),
-            timeout_s=o.number("timeout", 10.0),
-            scan_cache_ttl_s=o.number("scan-cache-ttl", 60.0),
-            outage_wait_s=o.number("outage-wait", DEFAULT_OUTAGE_WAIT_S),
-        )
-
-
-def _cache_dir(o: _Options, env: Mapping[str, str]) -> str | None:
-    """Settings built from a job's options cache answers by default (a replay after a restart
-    costs nothing); cache-dir=off turns it off. The bare dataclasses keep it off."""
-    value = o.opt_text("cache-dir", "FLINK_RAG_CACHE_DIR")
-    if value is None:
-        return default_cache_dir(env)
-    return None if value.strip().lower() in CACHE_OFF else value
+        extra: dict[str, Any] = {
+            "name": name,
+            "uri": secret("MONGODB_URI", env) or LOCAL_MONGODB_URI,
+            "collection": options.get("collection") or name,
+            "index": options.get("index") or f"{name}_vector_index",
+        }
+        if not options.get("outage-wait"):
+            extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
+        built: StoreSettings = cls.build(f"flink-rag.store.{name}.", options, env, extra)
+        return built
 
 
 def section(options: Mapping[str, str], prefix: str) -> dict[str, str]:

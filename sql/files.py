@@ -87,24 +87,18 @@ def statements(name: str, params: Mapping[str, object]) -> list[str]:
     return split_statements(render(read(name), params))
 
 
-def for_sql_client(parts: list[str], extra: Mapping[str, str] | None = None) -> str:
+def for_sql_client(parts: list[str], options: Mapping[str, str] | None = None) -> str:
     """One script for `sql-client.sh -f` from statements of several files, in order.
 
-    The UDFs see only `pipeline.global-job-parameters`, so every `SET 'flink-rag.*'`
-    (plus `extra`) is folded into one such SET placed first; other statements keep their order.
+    `options` (`flink-rag.*` keys) become per-key job-parameter SETs placed first, exactly
+    what a user would write at the top of the file; the statements are not changed.
     """
-    from flink_rag.udfs.config import JOB_PARAMETERS, job_parameters_option
+    from ..udfs.config import job_parameter_key
 
-    params: dict[str, str] = dict(extra or {})
-    body: list[str] = []
-    for statement in parts:
-        kv = parse_set(statement)
-        if kv is not None and kv[0].startswith("flink-rag."):
-            params[kv[0]] = kv[1]
-        else:
-            body.append(statement)
-    head = []
-    if params:
-        value = job_parameters_option(params).replace("'", "''")
-        head.append(f"SET '{JOB_PARAMETERS}' = '{value}'")
-    return "".join(f"{s};\n" for s in [*head, *body])
+    head = [f"SET '{job_parameter_key(k)}' = '{quote(v)}'" for k, v in (options or {}).items()]
+    return "".join(f"{s};\n" for s in [*head, *parts])
+
+
+def quote(value: str) -> str:
+    """The body of a SQL string literal: every ' doubled."""
+    return value.replace("'", "''")

@@ -16,38 +16,53 @@
 -- and TableResult.collect() in Python cannot read a ROW holding a NULL array, so select its
 -- fields (r.embedding, r.error) rather than the whole EMBED_RESULT row.
 --
--- Configuration. The Python workers see only Flink's *global job parameters*, so the
--- `flink-rag.*` keys (see the README) go into `pipeline.global-job-parameters`; a plain
--- `SET 'flink-rag.llm.model' = '...'` is NOT seen by the UDFs. Map syntax: entries split on
--- ',' and each entry on ':'; quote an entry as a whole with '...' and its key and value with
--- "..." (needed for URLs). Inside a SQL string literal every ' is doubled:
+-- Configuration: one SET per option. The Python workers see only Flink's global job
+-- parameters, so each `flink-rag.<section>.<key>` option is set under that prefix:
 --
---   SET 'pipeline.global-job-parameters' =
---     '''"flink-rag.llm.base-url":"http://127.0.0.1:18000/v1"'',''"flink-rag.llm.model":"smollm2"'',''"flink-rag.store.flights.filter-fields":"origin,destination"''';
+--   SET 'pipeline.global-job-parameters.flink-rag.llm.base-url' = 'http://127.0.0.1:18000/v1';
+--   SET 'pipeline.global-job-parameters.flink-rag.llm.model' = 'smollm2';
+--   SET 'pipeline.global-job-parameters.flink-rag.store.flights.filter-fields' = 'origin,destination';
 --
--- One SET holds all keys (a second SET replaces the first). Unset keys fall back to the
--- environment (FLINK_RAG_LLM_BASE_URL, FLINK_RAG_EMBED_PROVIDER, ...), then to defaults.
--- Secrets never go here: API keys come from OPENAI_API_KEY (or the variable named by
--- `flink-rag.<section>.api-key-env`, or <VAR>_FILE), MongoDB from MONGODB_URI (or its _FILE),
--- all read in the worker's environment.
+-- Sections and keys (defaults in connectors/settings.py):
+--   flink-rag.embed.*  provider (local|openai), model, base-url, api-key-env, dimensions,
+--                      max-batch-inputs, max-batch-tokens, max-input-tokens,
+--                      on-overlong (truncate|error), concurrency, timeout, max-retries,
+--                      on-error (null|fail), cache-dir (default ~/.cache/flink-rag/responses;
+--                      off disables), cache-max-bytes, local-threads, rate-limit-wait
+--   flink-rag.llm.*    base-url, model, api-key-env, temperature, max-tokens, seed, timeout,
+--                      max-retries, concurrency, on-error, cache-dir, requests-per-minute,
+--                      rate-limit-wait, structured-output (auto|json_schema|json_object),
+--                      cache-max-bytes, outage-wait (s an outage is waited out, default 120)
+--   flink-rag.store.<name>.*  database, collection, index, path, mode (auto|atlas|scan),
+--                      similarity, filter-fields, fields, content-field, num-candidates,
+--                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait
+--   flink-rag.stores   store profiles a VECTOR_LOOKUP worker opens and checks at start
+-- Lists are separated by ',' or ';'. A key the functions don't know (a typo) or a bad value
+-- fails the job when it starts, naming the key and the closest valid one. Unset keys fall
+-- back to the environment (FLINK_RAG_LLM_BASE_URL, FLINK_RAG_EMBED_PROVIDER, ...), then to
+-- defaults. Do not also SET 'pipeline.global-job-parameters' as a whole (the map form): Flink
+-- then drops every per-key SET. A plain `SET 'flink-rag.llm.model'` is a table option the
+-- UDFs never see.
+--
+-- Secrets never go here: API keys come from OPENAI_API_KEY_FILE (a mounted file; or
+-- OPENAI_API_KEY, or the variable named by `flink-rag.<section>.api-key-env`), MongoDB from
+-- MONGODB_URI_FILE (or MONGODB_URI), read in the environment of the Flink processes. An option
+-- that tries to carry a secret is refused.
 --
 -- From Python (the package installed where the driver and the workers run):
 --
 --   from flink_rag.udfs import configure, register
---   configure(t_env, {"flink-rag.llm.model": "smollm2"})   # quotes the map option for you
+--   configure(t_env, {"flink-rag.llm.model": "smollm2"})   # the same per-key job parameters
 --   register(t_env)                                          # runs this file
 --
 -- From the SQL client: install the package into the interpreter(s) named by
 -- `python.executable` (workers) and `python.client.executable` (the client validates the
--- functions), then run this file as the init file and the job after it:
+-- functions), or ship it with -pyfs; run this file as the init file and the job after it:
 --
 --   sql-client.sh -pyexec /path/to/venv/bin/python -pyclientexec /path/to/venv/bin/python \
 --       -i functions.sql -f my_job.sql
 --
--- my_job.sql starts with the SET 'pipeline.global-job-parameters' above. On a standalone
--- session cluster, install the package on every TaskManager host and set
--- `python.executable` / `python.client.executable` in the cluster's config.yaml; the same two
--- files then run unchanged (`-pyfs` can ship extra Python files or archives to the workers).
+-- my_job.sql starts with its per-key SETs, as above.
 
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS EMBED
     AS 'flink_rag.udfs.embed.EMBED' LANGUAGE PYTHON;

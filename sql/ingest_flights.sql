@@ -12,10 +12,10 @@
 -- Filter fields (declared in the vector index): origin, destination, departure_ts
 -- (epoch millis, UTC), seats_left (all cabins), cabins (cabins that still have seats).
 
-SET 'flink-rag.store.flights.collection' = 'flights';
-SET 'flink-rag.store.flights.filter-fields' = 'origin,destination,departure_ts,seats_left,cabins';
-SET 'flink-rag.store.flights.fields' = 'departure_time,arrival_time,seats_left';
-SET 'flink-rag.store.flights.content-field' = 'content';
+SET 'pipeline.global-job-parameters.flink-rag.store.flights.collection' = 'flights';
+SET 'pipeline.global-job-parameters.flink-rag.store.flights.filter-fields' = 'origin,destination,departure_ts,seats_left,cabins';
+SET 'pipeline.global-job-parameters.flink-rag.store.flights.fields' = 'departure_time,arrival_time,seats_left';
+SET 'pipeline.global-job-parameters.flink-rag.store.flights.content-field' = 'content';
 
 CREATE TEMPORARY TABLE flight_inventory_src (
     flight_id STRING,

@@ -12,10 +12,10 @@
 -- Store profile `policies` (used by VECTOR_LOOKUP / VECTOR_LOOKUP_JSON and by the
 -- index set-up): filter on doc_id, return doc_id/title/section as metadata.
 
-SET 'flink-rag.store.policies.collection' = 'policies';
-SET 'flink-rag.store.policies.filter-fields' = 'doc_id';
-SET 'flink-rag.store.policies.fields' = 'doc_id,title,section';
-SET 'flink-rag.store.policies.content-field' = 'content';
+SET 'pipeline.global-job-parameters.flink-rag.store.policies.collection' = 'policies';
+SET 'pipeline.global-job-parameters.flink-rag.store.policies.filter-fields' = 'doc_id';
+SET 'pipeline.global-job-parameters.flink-rag.store.policies.fields' = 'doc_id,title,section';
+SET 'pipeline.global-job-parameters.flink-rag.store.policies.content-field' = 'content';
 
 CREATE TEMPORARY TABLE policy_docs_src (
     passage_id STRING,

@@ -62,12 +62,12 @@ SET 'execution.checkpointing.interval' = '10 s';
 -- passenger costs one LLM call and both topics see the same answer.
 SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
 SET 'table.exec.state.ttl' = '${STATE_HORIZON}';
-SET 'flink-rag.store.flights.collection' = 'flights';
-SET 'flink-rag.store.flights.filter-fields' = 'origin,destination,departure_ts,seats_left,cabins';
-SET 'flink-rag.store.flights.fields' = 'departure_time,arrival_time,seats_left';
-SET 'flink-rag.store.policies.collection' = 'policies';
-SET 'flink-rag.store.policies.filter-fields' = 'doc_id';
-SET 'flink-rag.store.policies.fields' = 'doc_id,title,section';
+SET 'pipeline.global-job-parameters.flink-rag.store.flights.collection' = 'flights';
+SET 'pipeline.global-job-parameters.flink-rag.store.flights.filter-fields' = 'origin,destination,departure_ts,seats_left,cabins';
+SET 'pipeline.global-job-parameters.flink-rag.store.flights.fields' = 'departure_time,arrival_time,seats_left';
+SET 'pipeline.global-job-parameters.flink-rag.store.policies.collection' = 'policies';
+SET 'pipeline.global-job-parameters.flink-rag.store.policies.filter-fields' = 'doc_id';
+SET 'pipeline.global-job-parameters.flink-rag.store.policies.fields' = 'doc_id,title,section';
 
 -- ---------------------------------------------------------------------------------
 -- Sources

@@ -9,18 +9,18 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from flink_rag.udfs.config import configure
+from .config import configure
 
 FUNCTIONS_SQL = "functions.sql"
 
 
 def register(t_env: Any) -> None:
     """Create the temporary system functions of `functions.sql` in `t_env`."""
-    from flink_rag.sql.files import split_statements
+    from ..sql.files import split_statements
+    from ..sql.runner import execute_statements
 
     text = (resources.files("flink_rag.sql") / FUNCTIONS_SQL).read_text(encoding="utf-8")
-    for statement in split_statements(text):
-        t_env.execute_sql(statement)
+    execute_statements(t_env, split_statements(text))
 
 
 __all__ = ["configure", "register"]

@@ -1,92 +1,165 @@
 """Job parameters -> typed settings, read in a UDF's open() from its FunctionContext.
 
-Flink hands a Python UDF only the *global job parameters* (`pipeline.global-job-parameters`);
-a plain `SET 'flink-rag.llm.model' = '...'` stays in the table config and never reaches the
-worker. `configure(t_env, {...})` and `job_parameters_option({...})` write the map option with
-the quoting Flink needs (values like URLs contain ':').
+Flink hands a Python UDF only the *global job parameters*. The one documented way to set a
+`flink-rag.*` option is a SET of the prefixed key, one statement per option:
 
-`FunctionContext.get_job_parameter` needs an exact key, so each section's keys are listed
-here; store profiles are read lazily by the name a VECTOR_LOOKUP call passes.
+    SET 'pipeline.global-job-parameters.flink-rag.llm.model' = 'gpt-4o-mini';
+
+Flink folds such keys into the `pipeline.global-job-parameters` map; the UDF sees
+`flink-rag.llm.model`. Caution (Flink's rule, checked on 2.3.0): a SET of the map option itself
+(`SET 'pipeline.global-job-parameters' = 'k:v,...'`) replaces every per-key SET, so the two
+forms must not be mixed; `configure()` and the SQL runners refuse the mixture.
+
+All `flink-rag.*` parameters of the job are validated together the first time a worker opens
+a function: an unknown key (a typo) or a bad value fails the job at start, naming the key and
+the closest valid one, and never a row.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from flink_rag.connectors.settings import EmbedSettings, LlmSettings, StoreSettings
+from ..connectors.errors import ConfigError
+from ..connectors.settings import EmbedSettings, LlmSettings, StoreSettings, check_keys, section
 
 PREFIX = "flink-rag."
 JOB_PARAMETERS = "pipeline.global-job-parameters"
-
-EMBED_KEYS = (
-    "provider", "model", "base-url", "api-key-env", "dimensions", "max-batch-inputs",
-    "max-batch-tokens", "max-input-tokens", "on-overlong", "concurrency", "timeout",
-    "max-retries", "on-error", "cache-dir", "cache-max-bytes", "local-threads", "rate-limit-wait",
-    # refused by settings with a pointer to the env var, so they must be read to be refused
-    "api-key",
-)  # fmt: skip
-LLM_KEYS = (
-    "base-url", "model", "api-key-env", "temperature", "max-tokens", "seed", "timeout",
-    "max-retries", "concurrency", "on-error", "cache-dir", "requests-per-minute",
-    "structured-output", "rate-limit-wait", "cache-max-bytes", "outage-wait", "api-key",
-)  # fmt: skip
-STORE_KEYS = (
-    "database", "collection", "index", "path", "mode", "similarity", "filter-fields", "fields",
-    "content-field", "num-candidates", "min-score", "exact", "dimensions", "timeout",
-    "scan-cache-ttl", "outage-wait", "uri", "password",
-)  # fmt: skip
 # Optional list of profiles a VECTOR_LOOKUP worker opens (and checks) in open().
 STORES_KEY = "flink-rag.stores"
+TOP_LEVEL_KEYS = ("stores",)
+SECTIONS = ("embed", "llm", "store", *TOP_LEVEL_KEYS)
 
 
-def read_section(context: Any, section: str, keys: tuple[str, ...]) -> dict[str, str]:
-    """The `flink-rag.<section>.<key>` job parameters that are set, prefix stripped."""
-    found: dict[str, str] = {}
-    for key in keys:
-        value = context.get_job_parameter(f"{PREFIX}{section}.{key}", None)
-        if value is not None and value != "":
-            found[key] = value
-    return found
+def job_parameter_key(key: str) -> str:
+    """`flink-rag.llm.model` -> `pipeline.global-job-parameters.flink-rag.llm.model`."""
+    return f"{JOB_PARAMETERS}.{key}"
 
 
-def embed_settings(context: Any) -> EmbedSettings:
-    return EmbedSettings.from_options(read_section(context, "embed", EMBED_KEYS))
+def job_parameters(context: Any) -> dict[str, str]:
+    """The `flink-rag.*` job parameters a FunctionContext carries."""
+    # PyFlink's FunctionContext keeps all job parameters in a dict but offers only exact-key
+    # reads; the dict is needed to find keys that are set but unknown (typos).
+    params = getattr(context, "_job_parameters", None)
+    if not isinstance(params, Mapping):
+        raise ConfigError(
+            "this PyFlink version does not expose the job parameters to UDFs; use PyFlink 2.3"
+        )
+    return {str(k): str(v) for k, v in params.items() if str(k).startswith(PREFIX)}
 
 
-def llm_settings(context: Any) -> LlmSettings:
-    return LlmSettings.from_options(read_section(context, "llm", LLM_KEYS))
+def store_names(params: Mapping[str, str]) -> tuple[str, ...]:
+    """Profiles named by `flink-rag.store.<name>.<key>` keys or listed in `flink-rag.stores`."""
+    prefix = f"{PREFIX}store."
+    named = {k[len(prefix) :].split(".", 1)[0] for k in params if k.startswith(prefix)}
+    return tuple(sorted({n for n in named if n} | set(_listed(params))))
 
 
-def store_settings(context: Any, name: str) -> StoreSettings:
-    return StoreSettings.from_options(name, read_section(context, f"store.{name}", STORE_KEYS))
-
-
-def listed_stores(context: Any) -> tuple[str, ...]:
-    raw = context.get_job_parameter(STORES_KEY, None) or ""
+def _listed(params: Mapping[str, str]) -> tuple[str, ...]:
+    raw = params.get(STORES_KEY, "")
     return tuple(p.strip() for p in raw.replace(";", ",").split(",") if p.strip())
 
 
-def job_parameters_option(values: Mapping[str, str]) -> str:
-    """Flink's map-option text for `pipeline.global-job-parameters`.
+def validate(params: Mapping[str, str], env: Mapping[str, str] | None = None) -> None:
+    """Check every `flink-rag.*` key and value; raise ConfigError with the first problem."""
+    for key in params:
+        name = key[len(PREFIX) :].split(".", 1)[0]
+        if key.startswith(PREFIX) and name not in SECTIONS:
+            close = difflib.get_close_matches(name, SECTIONS, n=1, cutoff=0.5)
+            hint = f"did you mean '{PREFIX}{close[0]}.…'?" if close else ""
+            raise ConfigError(
+                f"unknown option '{key}': flink-rag options start with "
+                f"{', '.join(PREFIX + s for s in SECTIONS)}; {hint}".rstrip("; ")
+            )
+    top = {k[len(PREFIX) :]: v for k, v in params.items() if k.count(".") == 1}
+    check_keys(PREFIX, {k: v for k, v in top.items() if k not in SECTIONS}, TOP_LEVEL_KEYS)
+    for bare in ("embed", "llm", "store"):
+        if f"{PREFIX}{bare}" in params:
+            raise ConfigError(
+                f"option '{PREFIX}{bare}' needs a key, e.g. '{PREFIX}{bare}.model' "
+                f"(see sql/functions.sql for the {bare} keys)"
+            )
+    EmbedSettings.from_options(section(params, "flink-rag.embed."), env)
+    LlmSettings.from_options(section(params, "flink-rag.llm."), env)
+    for name in store_names(params):
+        StoreSettings.from_options(name, section(params, f"flink-rag.store.{name}."), env)
 
-    Flink splits entries on ',' and each entry on ':'; a token may be quoted only as a whole,
-    with the quote doubled inside. So every entry is `'"key":"value"'`.
-    """
 
-    def quote(text: str, q: str) -> str:
-        return q + text.replace(q, q + q) + q
+class JobConfig:
+    """The settings of one job, validated once per worker process and shared by its UDFs."""
 
-    entries = (quote(quote(k, '"') + ":" + quote(v, '"'), "'") for k, v in values.items())
-    return ",".join(entries)
+    _validated: ClassVar[set[frozenset[tuple[str, str]]]] = set()
+
+    def __init__(self, params: Mapping[str, str]):
+        self.params = dict(params)
+        key = frozenset(self.params.items())
+        if key not in JobConfig._validated:
+            validate(self.params)
+            JobConfig._validated.add(key)
+
+    @classmethod
+    def of(cls, context: Any) -> JobConfig:
+        return cls(job_parameters(context))
+
+    def embed(self) -> EmbedSettings:
+        return EmbedSettings.from_options(section(self.params, "flink-rag.embed."))
+
+    def llm(self) -> LlmSettings:
+        return LlmSettings.from_options(section(self.params, "flink-rag.llm."))
+
+    def store(self, name: str) -> StoreSettings:
+        return StoreSettings.from_options(name, section(self.params, f"flink-rag.store.{name}."))
+
+    def listed_stores(self) -> tuple[str, ...]:
+        return _listed(self.params)
+
+
+# The functions UDFs call in open().
+def embed_settings(context: Any) -> EmbedSettings:
+    return JobConfig.of(context).embed()
+
+
+def llm_settings(context: Any) -> LlmSettings:
+    return JobConfig.of(context).llm()
+
+
+def store_settings(context: Any, name: str) -> StoreSettings:
+    return JobConfig.of(context).store(name)
+
+
+def listed_stores(context: Any) -> tuple[str, ...]:
+    return JobConfig.of(context).listed_stores()
 
 
 def configure(t_env: Any, options: Mapping[str, str]) -> None:
-    """Add `flink-rag.*` options (full keys) to the job parameters the UDFs read.
+    """Set `flink-rag.*` options (full keys) as per-key job parameters, after validating them.
 
-    Merges with what earlier calls set on this TableEnvironment; later values win.
+    The Python twin of `SET 'pipeline.global-job-parameters.flink-rag.<key>' = '<value>'`;
+    calls add up, later values win.
     """
-    merged: dict[str, str] = dict(getattr(t_env, "_flink_rag_options", {}))
-    merged.update({str(k): str(v) for k, v in options.items()})
+    conf = t_env.get_config()
+    refuse_map_form(conf.get(JOB_PARAMETERS, None))
+    for key in options:
+        if not str(key).startswith(PREFIX):
+            raise ConfigError(f"configure() takes flink-rag.* keys; got {key!r}")
+    merged = {**configured(t_env), **{str(k): str(v) for k, v in options.items()}}
+    validate(merged)
+    for key, value in options.items():
+        conf.set(job_parameter_key(str(key)), str(value))
     t_env._flink_rag_options = merged
-    t_env.get_config().set(JOB_PARAMETERS, job_parameters_option(merged))
+
+
+def configured(t_env: Any) -> dict[str, str]:
+    """The `flink-rag.*` options configure() and SET statements put on this environment."""
+    return dict(getattr(t_env, "_flink_rag_options", {}))
+
+
+def refuse_map_form(value: object) -> None:
+    """The map form of `pipeline.global-job-parameters` would replace every per-key SET."""
+    if value:
+        raise ConfigError(
+            f"'{JOB_PARAMETERS}' is set as a whole ({str(value)[:40]!r}...), which replaces "
+            "every per-key SET of a job parameter; set each key on its own instead: "
+            f"SET '{JOB_PARAMETERS}.<key>' = '<value>'"
+        )

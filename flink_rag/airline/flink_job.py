@@ -1,8 +1,7 @@
 """Run the pipeline SQL files from Python on a local PyFlink mini-cluster.
 
-Statements run in file order: `SET` goes to the table config (and to the job
-parameters the UDFs read), everything else to `execute_sql`. Flink is imported
-lazily so the data generators work without a JVM.
+Statements run in file order, as `sql-client.sh -f` runs them (flink_rag.sql.runner).
+Flink is imported lazily so the data generators work without a JVM.
 """
 
 from __future__ import annotations
@@ -15,7 +14,10 @@ from typing import Any
 
 from flink_rag.connectors.errors import ConfigError
 from flink_rag.local.config import LocalConfig
+from flink_rag.local.log4j import use_quiet_mini_cluster_logs
 from flink_rag.sql import files as sql_files
+from flink_rag.sql.runner import execute_statements
+from flink_rag.udfs.config import configure
 
 KAFKA_JAR = "flink-sql-connector-kafka-5.0.0-2.2.jar"
 JVM_HEAP = "-Xmx512m"
@@ -39,6 +41,7 @@ def table_env(
     # Both are read when the JVM gateway starts, i.e. by the first TableEnvironment.
     os.environ.setdefault("_python_worker_execution_mode", "process")
     os.environ.setdefault("JVM_ARGS", JVM_HEAP)
+    use_quiet_mini_cluster_logs()
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     settings = (
@@ -57,51 +60,16 @@ def table_env(
     return t_env
 
 
-def apply_set(t_env: Any, key: str, value: str, job_params: dict[str, str]) -> None:
-    """A SQL `SET`: table config, plus job parameters for `flink-rag.*` (the UDFs read those).
-
-    `job_params` accumulates the `flink-rag.*` pairs set so far in this environment.
-    """
-    conf = t_env.get_config()
-    conf.set(key, value)
-    if key.startswith("flink-rag."):
-        job_params[key] = value
-        conf.set("pipeline.global-job-parameters", format_map_option(job_params))
-
-
-def format_map_option(values: Mapping[str, str]) -> str:
-    """Flink's map-option syntax, quoted so commas, colons and quotes in values survive.
-
-    Flink splits the entries on `,` then each entry on `:`; a token may be quoted only
-    as a whole, with the quote character doubled inside.
-    """
-
-    def quote(text: str, q: str) -> str:
-        return q + text.replace(q, q + q) + q
-
-    return ",".join(
-        quote(f"{quote(k, chr(34))}:{quote(v, chr(34))}", "'") for k, v in values.items()
-    )
-
-
 def run_statements(
     t_env: Any, statements: Iterable[str], options: Mapping[str, str] | None = None
 ) -> Any:
-    """Run statements in order; returns the TableResult of the last one.
+    """Run statements in order as the SQL client would; returns the last TableResult.
 
-    `options` are applied first, like `SET`s at the top of the file.
+    `options` (`flink-rag.*` keys) are set first, like per-key SETs at the top of the file.
     """
-    result = None
-    job_params: dict[str, str] = {}
-    for key, value in (options or {}).items():
-        apply_set(t_env, key, value, job_params)
-    for statement in statements:
-        kv = sql_files.parse_set(statement)
-        if kv is not None:
-            apply_set(t_env, kv[0], kv[1], job_params)
-            continue
-        result = t_env.execute_sql(statement)
-    return result
+    if options:
+        configure(t_env, options)
+    return execute_statements(t_env, statements)
 
 
 def run_file(

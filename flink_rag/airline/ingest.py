@@ -61,7 +61,9 @@ def store_settings(kind: str, env: Mapping[str, str] | None = None) -> StoreSett
         kv = sql_files.parse_set(statement)
         if kv is not None:
             options[kv[0]] = kv[1]
-    return StoreSettings.from_options(kind, section(options, f"flink-rag.store.{kind}."), env)
+    return StoreSettings.from_options(
+        kind, section(options, f"pipeline.global-job-parameters.flink-rag.store.{kind}."), env
+    )
 
 
 def to_document(row: Mapping[str, Any]) -> dict[str, Any]:

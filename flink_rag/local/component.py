@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import abc
 import os
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from flink_rag.local import process
 from flink_rag.local.config import LocalConfig
 from flink_rag.local.errors import PortInUseError
+from flink_rag.local.exits import describe_exit, read_exit
 from flink_rag.local.state import PidRecord, StateDir
 
 PROBE_TIMEOUT_S = 5.0
@@ -94,10 +97,31 @@ class Component(abc.ABC):
                     f"FLINK_RAG_HOME set to the stack that owns it"
                 )
 
+    #: What the readiness probe asks, for crash reports ("GET /v1/models").
+    probe_request: str = ""
+
     def start(self, owner: str) -> list[int]:
-        pid = process.spawn(self.command(), self.log_file, self.env())
+        # Under `supervise`, which records the exit code or signal when the process ends.
+        self.state.clear_run_records(self.name)
+        exit_file = self.state.exit_file(self.name)
+        cmd = [sys.executable, "-m", "flink_rag.local.supervise", str(exit_file), "--"]
+        pid = process.spawn([*cmd, *self.command()], self.log_file, self.env())
         self.state.write_pid(self.name, PidRecord(pid=pid, owner=owner, marker=self.marker()))
         return [pid]
+
+    def mark_ready(self) -> None:
+        self.state.ready_file(self.name).write_text(f"{time.time()}\n")
+
+    def exit_report(self) -> str | None:
+        """`killed by SIGSEGV 0.4 s after answering GET /v1/models`, if the process ended."""
+        record = read_exit(self.state.exit_file(self.name))
+        if record is None:
+            return None
+        try:
+            ready_at: float | None = float(self.state.ready_file(self.name).read_text())
+        except (OSError, ValueError):
+            ready_at = None
+        return describe_exit(record, ready_at, self.probe_request)
 
     def running(self) -> bool:
         """False once every process of a start has exited."""
@@ -109,4 +133,6 @@ class Component(abc.ABC):
         for pid in pids:
             process.terminate(pid, timeout)
         self.state.remove_pid(self.name)
+        # A stop is not a crash: forget how the stopped process ended.
+        self.state.clear_run_records(self.name)
         return bool(pids)

@@ -17,7 +17,9 @@ def port_offset() -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{PORT_OFFSET_ENV}={raw!r} is not an integer; unset it or set e.g. 100")
+        raise ValueError(
+            f"{PORT_OFFSET_ENV}={raw!r} is not an integer; unset it or set e.g. 100"
+        ) from None
 
 
 _OFFSET = port_offset()

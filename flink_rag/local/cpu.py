@@ -28,7 +28,7 @@ def cpu_summary(cpuinfo: str | None = None) -> str:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             return "unknown CPU"
-    model, flags = "unknown CPU", set()
+    model, flags = "unknown CPU", set[str]()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from flink_rag.local import prereqs, process
+from flink_rag.local import log4j, prereqs, process
 from flink_rag.local.component import PROBE_TIMEOUT_S, Component
 from flink_rag.local.endpoints import FLINK_ENV
 from flink_rag.local.errors import PrerequisiteError, StartupError
@@ -147,6 +147,7 @@ class FlinkCluster(Component):
         self.conf_dir.joinpath("workers").write_text(f"{self.config.host}\n")
         for src in (home / "conf").glob("log*"):
             self.conf_dir.joinpath(src.name).write_bytes(src.read_bytes())
+        log4j.quiet_dir(self.conf_dir)
         flink_jars = self.config.jars_dir / "flink"
         _link_dir(
             self.dist_dir / "lib",

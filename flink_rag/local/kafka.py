@@ -36,6 +36,7 @@ logger.request.level = WARN
 class Kafka(Component):
     name = "kafka"
     external_env = KAFKA_ENV
+    probe_request = "a metadata request"
 
     @property
     def conf_dir(self) -> Path:

@@ -41,6 +41,7 @@ def model_path() -> Path:
 class LlmServer(Component):
     name = "llm"
     external_env = LLM_ENV
+    probe_request = "GET /v1/models and a 1-token completion"
     # Every endpoint waits for the model lock, i.e. behind other clients' completions.
     status_timeout = 90.0
 

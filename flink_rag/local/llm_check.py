@@ -20,7 +20,7 @@ from flink_rag.local.cpu import cpu_summary
 from flink_rag.local.llm import N_THREADS, model_path
 
 CHECK_TIMEOUT_S = 300.0
-PROMPT = "Write one sentence about airports."
+PROMPT = "The three busiest airports in Europe are"
 
 # Runs in the child; prints one JSON line. n_predict tokens are generated with temperature 0.
 _CHILD = """

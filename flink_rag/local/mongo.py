@@ -23,6 +23,7 @@ NO_VECTOR_SEARCH = "no $vectorSearch: vector lookups use scan mode"
 class MongoStandIn(Component):
     name = "mongo"
     external_env = MONGODB_ENV
+    probe_request = "a ping"
 
     @property
     def jar_dir(self) -> Path:

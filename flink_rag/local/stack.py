@@ -115,7 +115,12 @@ class Stack:
                 timeout=max(0.0, deadline - time.monotonic()),
                 still_running=None if external else comp.running,
             )
+            if not external:
+                comp.mark_ready()
         except ChildProcessError as err:
+            how = comp.exit_report()
+            if how:
+                raise StartupError(f"{comp.name}: {how}, during startup{_see(comp)}") from None
             cause = process.log_cause(comp.failure_log())
             raise StartupError(
                 f"{comp.name}: exited during startup ({cause or 'no log output'}){_see(comp)}"
@@ -144,6 +149,10 @@ class Stack:
         if not external and not pids:
             # The default components make the stack usable; Flink is optional.
             required = comp.name in DEFAULT_NAMES
+            how = comp.exit_report()
+            if how:
+                # It was started and died on its own (a stop clears this record).
+                return ComponentStatus(comp.name, "exited", False, f"{how}{_see(comp)}")
             return ComponentStatus(comp.name, "not running", not required, comp.describe())
         try:
             answer = comp.probe(comp.status_timeout)

@@ -34,6 +34,12 @@ def process_cmdline(pid: int) -> str | None:
         if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
             return None
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        # Right after a fork+exec the kernel may briefly show an empty command line.
+        for _ in range(20):
+            if raw:
+                break
+            time.sleep(0.025)
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
         return None
     return raw.replace(b"\0", b" ").decode(errors="replace")
@@ -95,6 +101,18 @@ class StateDir:
 
     def remove_pid(self, name: str) -> None:
         self.pid_file(name).unlink(missing_ok=True)
+
+    def exit_file(self, name: str) -> Path:
+        """Written by `supervise` when the component's process ends."""
+        return self.run_dir / f"{name}.exit"
+
+    def ready_file(self, name: str) -> Path:
+        """Holds the time the component first answered its probe (for crash reports)."""
+        return self.run_dir / f"{name}.ready"
+
+    def clear_run_records(self, name: str) -> None:
+        self.exit_file(name).unlink(missing_ok=True)
+        self.ready_file(name).unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:

@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
+from flink_rag.local.log4j import use_quiet_mini_cluster_logs
 from flink_rag.local.session import shared_stack
 
 # Read when the JVM gateway starts (the first TableEnvironment of the pytest process), so they
 # are set here, before any test module builds one: real worker processes and a capped heap.
 os.environ.setdefault("_python_worker_execution_mode", "process")
 os.environ.setdefault("JVM_ARGS", "-Xmx512m")
+use_quiet_mini_cluster_logs()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

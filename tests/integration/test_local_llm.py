@@ -2,7 +2,6 @@
 structured answer the grammar-constrained decoder keeps valid for the schema."""
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -26,7 +25,9 @@ CHOICE = {
 @pytest.fixture(scope="module")
 def settings(local_stack) -> LlmSettings:
     base = LlmSettings.from_options({}, env={})
-    return replace(base, base_url=local_stack.llm_base_url, temperature=0.0, seed=42, max_tokens=48)
+    return base.model_copy(
+        update=dict(base_url=local_stack.llm_base_url, temperature=0.0, seed=42, max_tokens=48)
+    )
 
 
 def test_plain_completion(settings):
@@ -47,7 +48,7 @@ def test_structured_answers_are_schema_valid(settings):
         "Pick a flight for a passenger going to Boston: UA101, UA205 or DL330.",
     ]
     metrics = RecordingMetrics()
-    with ChatClient(replace(settings, concurrency=3), metrics) as chat:
+    with ChatClient(settings.model_copy(update={"concurrency": 3}), metrics) as chat:
         results = chat.complete_many([ChatRequest(p, None, CHOICE) for p in prompts])
     for result in results:
         assert result.error is None, (result.error, result.text)

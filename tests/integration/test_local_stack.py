@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import signal
 import socket
 import subprocess
 import uuid
 from pathlib import Path
 
+import psutil
 import pymongo
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -284,9 +287,33 @@ def test_component_that_dies_at_startup_names_cause_and_log(private_config, monk
         stack.up(["mongo"], timeout=60)
     message = str(err.value)
     assert "\n" not in message
-    assert message.startswith("mongo: exited during startup")
+    # The exit status is reported, not the last line of the log.
+    assert re.match(
+        r"mongo: exited with code [1-9]\d* \d+\.\d s after start, during startup; see ", message
+    ), message
     assert str(mongo.log_file) in message
     assert mongo.pids() == []
+
+
+def test_component_killed_after_start_is_reported_with_its_signal(private_config):
+    stack = Stack(private_config)
+    mongo = stack.components["mongo"]
+    try:
+        stack.up(["mongo"], timeout=TIMEOUT_S)
+        supervisor = mongo.pids()[0]
+        server = psutil.Process(supervisor).children()[0]
+        server.send_signal(signal.SIGKILL)
+        psutil.wait_procs([psutil.Process(supervisor)], timeout=30)
+        statuses, ok = stack.status(["mongo"])
+        assert not ok
+        assert statuses[0].state == "exited"
+        assert re.match(
+            r"killed by SIGKILL \d+\.\d s after answering a ping; see ", statuses[0].detail
+        ), statuses[0].detail
+    finally:
+        stack.down(["mongo"])
+    # A stop is not a crash: after down, status no longer reports the old exit.
+    assert stack.status(["mongo"])[0][0].state == "not running"
 
 
 def test_java_older_than_17_is_refused_with_a_fix(private_config, tmp_path, monkeypatch):

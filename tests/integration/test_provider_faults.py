@@ -2,8 +2,6 @@
 Retry-After, 500, timeouts and broken JSON. Every row is either answered from its own input
 or marked with an error - none is lost, none gets another row's answer."""
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
@@ -22,7 +20,7 @@ DIMS = 16
 
 def chat_settings(server: LoadServer, **changes) -> LlmSettings:
     base = LlmSettings(base_url=server.base_url, model="bench-chat", api_key=FAKE_KEY)
-    return replace(base, **changes)
+    return base.model_copy(update=changes)
 
 
 def embed_settings(server: LoadServer, **changes) -> EmbedSettings:
@@ -33,7 +31,7 @@ def embed_settings(server: LoadServer, **changes) -> EmbedSettings:
         api_key=FAKE_KEY,
         dimensions=DIMS,
     )
-    return replace(base, **changes)
+    return base.model_copy(update=changes)
 
 
 def assert_own_answer(prompt: str, text: str | None) -> None:

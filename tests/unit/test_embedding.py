@@ -3,7 +3,6 @@ bisecting, provider failures, dimension checks, concurrency and the cache."""
 
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 
 import pytest
 
@@ -54,7 +53,7 @@ class FakeEmbedder(Embedder):
 
 
 def settings(**changes) -> EmbedSettings:
-    return replace(EmbedSettings(provider="local"), **changes)
+    return EmbedSettings(provider="local").model_copy(update=changes)
 
 
 def test_null_and_blank_give_empty_results_without_a_call():

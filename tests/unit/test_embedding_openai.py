@@ -56,7 +56,8 @@ def test_key_from_a_file_is_used_and_kept_out_of_repr(tmp_path):
     settings = EmbedSettings.from_options(
         {"provider": "openai", "dimensions": "256"}, env={"OPENAI_API_KEY_FILE": str(key_file)}
     )
-    assert settings.api_key == "sk-from-file-123456789"
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == "sk-from-file-123456789"
     assert "sk-from-file" not in repr(settings)
     embedder = create_embedder(settings)
     assert embedder.dimensions == 256

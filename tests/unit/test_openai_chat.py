@@ -2,7 +2,6 @@
 
 import json
 import threading
-from dataclasses import replace
 from types import SimpleNamespace
 
 import httpx2
@@ -61,7 +60,7 @@ class FakeSdk:
 
 
 def client(sdk, metrics=None, cache=None, **changes):
-    settings = replace(LlmSettings(), **changes)
+    settings = LlmSettings().model_copy(update=changes)
     return ChatClient(settings, metrics or RecordingMetrics(), cache, client=sdk)
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from flink_rag.airline import dataset, ingest, rebooking
 from flink_rag.airline.checks import alternatives, pick_flight, recommendation_problems
-from flink_rag.airline.flink_job import format_map_option
 from flink_rag.connectors.errors import ConfigError
 from flink_rag.sql import files as sql_files
 
@@ -73,15 +72,34 @@ def test_store_profiles_match_between_ingestion_and_rebooking():
     )
     for kind in ("flights", "policies"):
         settings = ingest.store_settings(kind, env={})
-        declared = rebooking_sets[f"flink-rag.store.{kind}.filter-fields"]
+        declared = rebooking_sets[
+            f"pipeline.global-job-parameters.flink-rag.store.{kind}.filter-fields"
+        ]
         assert settings.filter_fields == tuple(declared.split(","))
         assert settings.collection == kind
     assert "departure_ts" in ingest.store_settings("flights", env={}).filter_fields
 
 
-def test_map_option_quotes_commas_colons_and_quotes():
-    text = format_map_option({"flink-rag.a": "x,y:z", "b": 'it\'s "q"'})
-    assert text == '\'"flink-rag.a":"x,y:z"\',\'"b":"it\'\'s ""q"""\''
+def test_sql_client_script_sets_options_one_key_each_and_keeps_statements():
+    script = sql_files.for_sql_client(
+        ["CREATE VIEW v AS SELECT 1", "SET 'a.b' = 'c'"],
+        {"flink-rag.llm.base-url": "http://h:1/v1", "flink-rag.llm.model": "it's"},
+    )
+    assert script.splitlines() == [
+        "SET 'pipeline.global-job-parameters.flink-rag.llm.base-url' = 'http://h:1/v1';",
+        "SET 'pipeline.global-job-parameters.flink-rag.llm.model' = 'it''s';",
+        "CREATE VIEW v AS SELECT 1;",
+        "SET 'a.b' = 'c';",
+    ]
+
+
+def test_no_shipped_sql_sets_an_option_the_udfs_cannot_see():
+    for name in ("functions.sql", "rebooking.sql", "ingest_flights.sql", "ingest_policies.sql"):
+        for statement in sql_files.split_statements(sql_files.read(name)):
+            kv = sql_files.parse_set(statement)
+            if kv:
+                assert not kv[0].startswith("flink-rag."), (name, kv)
+                assert kv[0] != "pipeline.global-job-parameters", (name, kv)
 
 
 def test_to_document_drops_nulls_and_converts_embedding():
@@ -119,14 +137,10 @@ def test_grounded_check_on_sample_data():
     )
 
 
-def test_sql_client_script_folds_flink_rag_sets_into_job_parameters():
+def test_sql_client_script_keeps_the_files_statements_unchanged():
     parts = sql_files.statements("rebooking.sql", rebooking.sql_params("k:9092", group_id="g"))
     script = sql_files.for_sql_client(parts, {"flink-rag.llm.model": "smollm2"})
     statements = sql_files.split_statements(script)
-    first = sql_files.parse_set(statements[0])
-    assert first is not None and first[0] == "pipeline.global-job-parameters"
-    assert '"flink-rag.llm.model":"smollm2"' in first[1]
-    assert '"flink-rag.store.flights.filter-fields":"origin,destination,' in first[1]
-    assert not any("SET 'flink-rag." in s for s in statements)
+    assert statements[0] == "SET 'pipeline.global-job-parameters.flink-rag.llm.model' = 'smollm2'"
+    assert statements[1:] == parts
     assert statements[-1].startswith("EXECUTE STATEMENT SET")
-    assert len(statements) == len([p for p in parts if not p.startswith("SET 'flink-rag.")]) + 1

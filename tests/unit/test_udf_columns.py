@@ -41,10 +41,11 @@ def test_completion_frame_keeps_nulls_as_nulls():
     assert all(str(dtype) == "object" for dtype in frame.dtypes)
 
 
-def test_functions_sql_registers_every_function_and_its_set_example_parses():
+def test_functions_sql_registers_every_function_and_documents_valid_per_key_sets():
     from importlib import resources
 
-    from test_udf_config import split_flink_map
+    from flink_rag.connectors.settings import EmbedSettings, LlmSettings, StoreSettings
+    from flink_rag.udfs.config import validate
 
     text = (resources.files("flink_rag.sql") / FUNCTIONS_SQL).read_text(encoding="utf-8")
     statements = split_statements(text)
@@ -58,13 +59,17 @@ def test_functions_sql_registers_every_function_and_its_set_example_parses():
         "LLM_COMPLETE_JSON",
         "RAG_PROMPT",
     ]
-    lines = text.splitlines()
-    at = next(i for i, line in enumerate(lines) if "SET 'pipeline.global-job-parameters'" in line)
-    statement = " ".join(line.lstrip("-").strip() for line in lines[at : at + 2]).rstrip(";")
-    key, value = parse_set(statement)
-    assert key == "pipeline.global-job-parameters"
-    assert split_flink_map(value) == {
-        "flink-rag.llm.base-url": "http://127.0.0.1:18000/v1",
-        "flink-rag.llm.model": "smollm2",
-        "flink-rag.store.flights.filter-fields": "origin,destination",
-    }
+    examples = [
+        parse_set(line.lstrip("-").strip().rstrip(";"))
+        for line in text.splitlines()
+        if line.lstrip("-").strip().startswith("SET 'pipeline.global-job-parameters.")
+    ]
+    assert len(examples) == 3 and all(examples)
+    params = {k.removeprefix("pipeline.global-job-parameters."): v for k, v in examples}
+    assert params["flink-rag.llm.base-url"] == "http://127.0.0.1:18000/v1"
+    validate(params, env={})
+    # Every key the settings accept is documented in the header.
+    header = text[: text.index("CREATE TEMPORARY")]
+    for cls in (EmbedSettings, LlmSettings, StoreSettings):
+        for key in cls.option_keys():
+            assert key in header, key
