@@ -112,6 +112,15 @@ class Toxiproxy:
         self._next_port = FIRST_PROXY_PORT + port_offset()
 
     def start(self) -> Toxiproxy:
+        try:  # another toxiproxy on this port would answer for ours: refuse to share it
+            requests.get(f"{self.api}/version", timeout=1.0)
+        except requests.RequestException:
+            pass
+        else:
+            raise ToxiproxyError(
+                f"a toxiproxy already answers on {self.api}; stop it (its proxies would be "
+                "shared) or set FLINK_RAG_PORT_OFFSET to move this one"
+            )
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             [str(server_binary()), "-host", self.host, "-port", str(self.api_port)],
