@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,7 +34,8 @@ def _settings(proxy, **changes) -> LlmSettings:
         {"base-url": f"http://{proxy.listen}/v1", "max-tokens": "8", "temperature": "0"},
         env={},
     )
-    return replace(base, cache_dir=None, timeout_s=10.0, max_retries=1, concurrency=4, **changes)
+    update = {"cache_dir": None, "timeout_s": 10.0, "max_retries": 1, "concurrency": 4, **changes}
+    return base.model_copy(update=update)
 
 
 def test_an_outage_within_the_wait_delays_every_answer(llm_proxy):
