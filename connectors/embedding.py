@@ -131,7 +131,7 @@ def embed_texts(
     """
     metrics = metrics or NullMetrics()
     if cache is None:
-        cache = open_cache(settings.cache_dir)
+        cache = open_cache(settings.cache_dir, settings.cache_max_bytes)
     results: list[EmbedResult] = [_EMPTY] * len(texts)
     limit = min(
         (x for x in (settings.max_input_tokens, embedder.max_input_tokens) if x), default=None

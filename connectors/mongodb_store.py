@@ -34,6 +34,7 @@ from flink_rag.connectors.errors import (
 )
 from flink_rag.connectors.metrics import Metrics, NullMetrics
 from flink_rag.connectors.mongodb_index import ATLAS, SCAN, IndexInfo, describe
+from flink_rag.connectors.outage import is_mongo_outage, wait_out_outages
 from flink_rag.connectors.settings import StoreSettings
 from flink_rag.connectors.vector_cache import VectorCache, key
 from flink_rag.connectors.vector_filters import coerce_filter, validate_filter
@@ -293,8 +294,16 @@ class VectorStore:
 
     def _run(self, call: Any) -> Any:
         assert self._collection is not None
+        collection = self._collection
         try:
-            return call(self._collection)
+            # An unreachable server delays the row for up to outage-wait instead of failing it.
+            return wait_out_outages(
+                lambda: call(collection),
+                self.settings.outage_wait_s,
+                self.metrics,
+                "lookup",
+                retry_if=is_mongo_outage,
+            )
         except OperationFailure as err:
             message = _safe_message(err)
             match = re.search(r"indexed with (\d+) dimensions but queried with (\d+)", message)

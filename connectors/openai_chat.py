@@ -9,6 +9,7 @@ gets an error text, or the job fails with on-error=fail.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from flink_rag.connectors.openai_http import (
     resolve_api_key,
     wait_out_rate_limits,
 )
+from flink_rag.connectors.outage import wait_out_outages
 from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
 from flink_rag.connectors.settings import LlmSettings
 from flink_rag.connectors.structured_output import (
@@ -34,6 +36,8 @@ from flink_rag.connectors.structured_output import (
     parse_schema,
     response_format,
 )
+
+log = logging.getLogger(__name__)
 
 # Statuses with which a server refuses a `json_schema` response_format it does not know
 # (llama-cpp-python 0.3.x: 500 with a pydantic validation error naming response_format).
@@ -122,7 +126,7 @@ class ChatClient:
             )
         self._pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="llm")
         if self._cache is None:
-            self._cache = open_cache(s.cache_dir)
+            self._cache = open_cache(s.cache_dir, s.cache_max_bytes)
         if s.requests_per_minute:
             # pyrate-limiter: a thread-safe blocking limiter (aiolimiter is asyncio-only). The
             # limit is per worker process: divide the account's RPM by the parallelism.
@@ -169,6 +173,20 @@ class ChatClient:
     # -- one row -------------------------------------------------------------------------
 
     def _complete(self, request: ChatRequest) -> Completion:
+        """One row, never raising for it: a bug costs the row (with an error), not the job."""
+        try:
+            return self._complete_row(request)
+        except ProviderError:
+            raise  # on-error=fail: the job is meant to stop
+        except Exception as err:
+            self.metrics.incr("llm_errors")
+            # The type only: the message of an unexpected error may hold the row's data.
+            log.exception("LLM_COMPLETE failed unexpectedly on one row")
+            return Completion(
+                None, f"completion failed unexpectedly ({type(err).__name__}); report this"
+            )
+
+    def _complete_row(self, request: ChatRequest) -> Completion:
         if is_empty(request.prompt):
             return _NULL
         self.metrics.incr("llm_rows")
@@ -221,8 +239,13 @@ class ChatClient:
 
         started = time.perf_counter()
         try:
-            response = wait_out_rate_limits(
-                lambda: self._create(body, schema), s.rate_limit_wait_s, self.metrics, "llm"
+            response = wait_out_outages(
+                lambda: wait_out_rate_limits(
+                    lambda: self._create(body, schema), s.rate_limit_wait_s, self.metrics, "llm"
+                ),
+                s.outage_wait_s,
+                self.metrics,
+                "llm",
             )
         except Exception as err:
             latency = _ms_since(started)
@@ -237,7 +260,8 @@ class ChatClient:
                 api_key=self._api_key,
             )
             if s.on_error == "fail":
-                raise failure from err
+                # from None: the SDK error's text is not redacted; `failure` says it all.
+                raise failure from None
             return Completion(None, str(failure), latency_ms=latency)
         latency = _ms_since(started)
         self.metrics.observe("llm_latency_ms", latency)

@@ -1,4 +1,5 @@
-"""An optional disk cache of model answers, shared by the worker processes of one machine.
+"""A disk cache of model answers, shared by the worker processes of one machine; on by
+default for jobs (settings built from options) and bounded in bytes.
 
 Keys are the sha256 of everything that decides an answer (provider, model, parameters, input),
 so a changed model or temperature never returns a stale answer. Only successes are stored:
@@ -73,13 +74,16 @@ _open: dict[tuple[int, str], ResponseCache] = {}
 _lock = threading.Lock()
 
 
-def open_cache(directory: str | None) -> ResponseCache | None:
-    """This process's cache handle for `directory` (None when caching is off)."""
+def open_cache(directory: str | None, size_limit: int = DEFAULT_SIZE_LIMIT) -> ResponseCache | None:
+    """This process's cache handle for `directory` (None when caching is off).
+
+    `size_limit` bounds the directory in bytes (diskcache evicts the least recently stored
+    entries beyond it); the first handle opened in a process sets it."""
     if not directory:
         return None
     key = (os.getpid(), os.path.abspath(directory))  # a forked child must not reuse the parent's
     with _lock:
         cache = _open.get(key)
         if cache is None:
-            cache = _open[key] = ResponseCache(directory)
+            cache = _open[key] = ResponseCache(directory, size_limit)
         return cache

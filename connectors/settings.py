@@ -41,6 +41,31 @@ OPENAI_MAX_INPUT_TOKENS = 8192
 
 # How long a rate-limited (429) call keeps waiting for a slot before its row gets an error.
 DEFAULT_RATE_LIMIT_WAIT_S = 300.0
+# How long an outage (endpoint or MongoDB unreachable, 5xx, timeouts) is waited out per row.
+DEFAULT_OUTAGE_WAIT_S = 120.0
+# The answer cache is on unless cache-dir is one of these; bounded by cache-max-bytes.
+CACHE_OFF = ("off", "none", "false", "0")
+DEFAULT_CACHE_MAX_BYTES = 2**30
+
+
+def default_cache_dir(env: Mapping[str, str]) -> str:
+    """The machine's cache of model answers: every worker process on it shares the entries."""
+    root = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "flink-rag", "responses")
+
+
+def _job_defaults(options: Mapping[str, str], env: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults of settings built from a job's options (the bare models keep them off): the
+    answer cache on (a replay after a restart costs nothing; cache-dir=off turns it off) and
+    outages waited out."""
+    extra: dict[str, Any] = {}
+    cache = options.get("cache-dir") or env.get("FLINK_RAG_CACHE_DIR")
+    if cache is None:
+        extra["cache-dir"] = default_cache_dir(env)
+    elif cache.strip().lower() in CACHE_OFF:
+        extra["cache-dir"] = None
+    return extra
+
 
 # Option names that would put a secret into SQL text.
 _SECRET_OPTIONS = ("api-key", "apikey", "password", "uri", "mongodb-uri", "token", "secret")
@@ -177,6 +202,7 @@ class EmbedSettings(Section):
     max_retries: NonNegativeInt = Field(6, alias="max-retries")
     on_error: OnError = Field("null", alias="on-error")
     cache_dir: str | None = Field(None, alias="cache-dir")
+    cache_max_bytes: PositiveInt = Field(DEFAULT_CACHE_MAX_BYTES, alias="cache-max-bytes")
     # Torch threads of the local model per worker process: workers share the machine's cores.
     local_threads: PositiveInt = Field(1, alias="local-threads")
     rate_limit_wait_s: Annotated[float, Field(ge=0)] = Field(
@@ -194,7 +220,7 @@ class EmbedSettings(Section):
         env = os.environ if env is None else env
         provider = _lower(options.get("provider") or env.get("FLINK_RAG_EMBED_PROVIDER") or "")
         key_env = options.get("api-key-env") or DEFAULT_API_KEY_ENV
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = _job_defaults(options, env)
         if provider == "openai":
             extra["api_key"] = secret(key_env, env)
             if not options.get("model") and not env.get("FLINK_RAG_EMBED_MODEL"):
@@ -225,6 +251,10 @@ class LlmSettings(Section):
     concurrency: PositiveInt = 64
     on_error: OnError = Field("null", alias="on-error")
     cache_dir: str | None = Field(None, alias="cache-dir")
+    cache_max_bytes: PositiveInt = Field(DEFAULT_CACHE_MAX_BYTES, alias="cache-max-bytes")
+    # How long a row keeps retrying while the endpoint is unreachable or failing (5xx,
+    # timeouts) before it gets an error: an outage delays answers instead of failing them.
+    outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
     requests_per_minute: PositiveInt | None = Field(None, alias="requests-per-minute")
     rate_limit_wait_s: Annotated[float, Field(ge=0)] = Field(
         DEFAULT_RATE_LIMIT_WAIT_S, alias="rate-limit-wait"
@@ -245,9 +275,10 @@ class LlmSettings(Section):
     ) -> LlmSettings:
         env = os.environ if env is None else env
         key_env = options.get("api-key-env") or DEFAULT_API_KEY_ENV
-        built: LlmSettings = cls.build(
-            "flink-rag.llm.", options, env, {"api_key": secret(key_env, env)}
-        )
+        extra = {"api_key": secret(key_env, env), **_job_defaults(options, env)}
+        if not options.get("outage-wait"):
+            extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
+        built: LlmSettings = cls.build("flink-rag.llm.", options, env, extra)
         return built
 
 
@@ -283,6 +314,8 @@ class StoreSettings(Section):
     scan_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(60.0, alias="scan-cache-ttl")
     # lookups of one batch in flight at once (VectorStore.search_many, VECTOR_LOOKUP_JSON)
     concurrency: PositiveInt = 8
+    # How long a lookup keeps retrying while MongoDB is unreachable before the row gets an error.
+    outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
 
     @classmethod
     def option_keys(cls) -> tuple[str, ...]:
@@ -293,12 +326,14 @@ class StoreSettings(Section):
         cls, name: str, options: Mapping[str, str], env: Mapping[str, str] | None = None
     ) -> StoreSettings:
         env = os.environ if env is None else env
-        extra = {
+        extra: dict[str, Any] = {
             "name": name,
             "uri": secret("MONGODB_URI", env) or LOCAL_MONGODB_URI,
             "collection": options.get("collection") or name,
             "index": options.get("index") or f"{name}_vector_index",
         }
+        if not options.get("outage-wait"):
+            extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
         built: StoreSettings = cls.build(f"flink-rag.store.{name}.", options, env, extra)
         return built
 

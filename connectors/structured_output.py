@@ -19,6 +19,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
+from referencing import Registry
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from flink_rag.connectors.errors import InputError
 
@@ -26,6 +28,15 @@ JSON_SCHEMA = "json_schema"
 JSON_OBJECT = "json_object"
 STYLES = (JSON_SCHEMA, JSON_OBJECT)
 _NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _refuse_retrieval(uri: str) -> Any:
+    """jsonschema would fetch a remote `$ref` over HTTP, from a worker, with no timeout."""
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+# Only references inside the schema itself (`#/$defs/...`) resolve.
+_LOCAL_ONLY: Registry = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
 
 
 def parse_schema(schema: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -42,8 +53,31 @@ def parse_schema(schema: str | Mapping[str, Any]) -> dict[str, Any]:
         parsed = dict(schema)
     if not isinstance(parsed, dict):
         raise InputError('json_schema must be a JSON object such as {"type": "object", ...}')
+    remote = _remote_ref(parsed)
+    if remote is not None:
+        raise InputError(
+            f"json_schema refers to {remote[:200]!r}; only references inside the schema "
+            "(#/$defs/...) are allowed: inline the referenced definitions under $defs"
+        )
     _validator(json.dumps(parsed, sort_keys=True))  # raises InputError on an invalid schema
     return parsed
+
+
+def _remote_ref(schema: Any) -> str | None:
+    """The first `$ref` (or `$dynamicRef`) that points outside the schema, if any."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                    if not value.startswith("#"):
+                        return value
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -55,7 +89,7 @@ def _validator(canonical_schema: str) -> Draft202012Validator:
         raise InputError(
             f"json_schema is not a valid JSON Schema: {_where(err.json_path)}{err.message}"
         ) from err
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema, registry=_LOCAL_ONLY)
 
 
 def is_strict_compatible(schema: Mapping[str, Any]) -> bool:
@@ -109,7 +143,10 @@ def answer_problem(text: str | None, schema: Mapping[str, Any]) -> str | None:
     except json.JSONDecodeError as err:
         return f"answer is not valid JSON: {err.msg} at character {err.pos}"
     validator = _validator(json.dumps(dict(schema), sort_keys=True))
-    error = best_match(validator.iter_errors(value))
+    try:
+        error = best_match(validator.iter_errors(value))
+    except Unresolvable as err:
+        return f"the schema has a reference that does not resolve inside it: {err}"
     if error is None:
         return None
     return f"answer does not match the schema: {_where(error.json_path)}{_short(error.message)}"

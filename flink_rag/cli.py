@@ -27,6 +27,10 @@ RUN_COMMANDS = {
         "flink_rag.airline.demo",
         "load sample airline data, ingest it, and run the rebooking job end to end",
     ),
+    "faults": (
+        "flink_rag.faults.scenario",
+        "run the rebooking job through LLM and MongoDB cuts, latency, resets and a 429 storm",
+    ),
     "bench": (
         "flink_rag_bench.cli",
         "measure EMBED, LLM_COMPLETE and VECTOR_LOOKUP against native ML_PREDICT and the limit",

@@ -109,4 +109,24 @@ if ! verify_jars; then
     || fail "Maven could not fetch or build the jars; see jars/maven.log (needs Maven Central and a JDK with javac)"
   verify_jars || fail "a jar in jars/lib does not match jars/checksums.sha256; delete jars/lib and ~/.m2/repository entries it names, then run 'make setup' again"
 fi
+# --- toxiproxy (fault tests: outages, latency and resets between real parts) ---------------
+# Built from the Go module proxy once per version into the shared cache, then copied into
+# .venv/bin. Pinned rather than @latest so that every machine runs the same fault injector.
+TOXIPROXY_VERSION="v2.5.0"
+TOXIPROXY_DIR="${FLINK_RAG_CACHE_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/flink-rag}/toxiproxy-$TOXIPROXY_VERSION"
+if [ ! -x "$VENV/bin/toxiproxy-server" ] ||
+   [ "$(cat "$VENV/.flink-rag-toxiproxy" 2>/dev/null)" != "$TOXIPROXY_VERSION" ]; then
+  if [ ! -x "$TOXIPROXY_DIR/server" ]; then
+    command -v go >/dev/null 2>&1 || fail "go not found; install Go 1.22+ (apt-get install golang, or go.dev/dl): setup builds toxiproxy $TOXIPROXY_VERSION for the fault tests"
+    say "building toxiproxy $TOXIPROXY_VERSION into $TOXIPROXY_DIR (once per machine, ~1 min)"
+    rm -rf "$TOXIPROXY_DIR.tmp" && mkdir -p "$TOXIPROXY_DIR.tmp"
+    GOBIN="$TOXIPROXY_DIR.tmp" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" \
+      >"$TOXIPROXY_DIR.tmp/build.log" 2>&1 \
+      || { tail -n 15 "$TOXIPROXY_DIR.tmp/build.log" >&2; fail "building toxiproxy failed; see $TOXIPROXY_DIR.tmp/build.log (needs the Go module proxy)"; }
+    rm -rf "$TOXIPROXY_DIR" && mv "$TOXIPROXY_DIR.tmp" "$TOXIPROXY_DIR"
+  fi
+  cp "$TOXIPROXY_DIR/server" "$VENV/bin/toxiproxy-server"
+  echo "$TOXIPROXY_VERSION" > "$VENV/.flink-rag-toxiproxy"
+fi
+
 say "ready: .venv, jars/lib ($(find jars/lib -name '*.jar' | wc -l) jars)"

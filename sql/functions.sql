@@ -35,13 +35,16 @@
 --   flink-rag.embed.*  provider (local|openai), model, base-url, api-key-env, dimensions,
 --                      max-batch-inputs, max-batch-tokens, max-input-tokens,
 --                      on-overlong (truncate|error), concurrency, timeout, max-retries,
---                      on-error (null|fail), cache-dir, local-threads, rate-limit-wait
+--                      on-error (null|fail), cache-dir (default ~/.cache/flink-rag/responses;
+--                      off disables), cache-max-bytes, local-threads, rate-limit-wait
 --   flink-rag.llm.*    base-url, model, api-key-env, temperature, max-tokens, seed, timeout,
 --                      max-retries, concurrency, on-error, cache-dir, requests-per-minute,
---                      rate-limit-wait, structured-output (auto|json_schema|json_object)
+--                      rate-limit-wait, structured-output (auto|json_schema|json_object),
+--                      cache-max-bytes, outage-wait (s an outage is waited out, default 120)
 --   flink-rag.store.<name>.*  database, collection, index, path, mode (auto|atlas|scan),
 --                      similarity, filter-fields, fields, content-field, num-candidates,
---                      min-score, exact, dimensions, timeout, scan-cache-ttl
+--                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait,
+--                      concurrency (lookups of a batch in flight, default 8)
 --   flink-rag.stores   store profiles a VECTOR_LOOKUP worker opens and checks at start
 -- Lists are separated by ',' or ';'. A key the functions don't know (a typo) or a bad value
 -- fails the job when it starts, naming the key and the closest valid one. Unset keys fall

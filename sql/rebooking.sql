@@ -3,43 +3,65 @@
 -- Reads:  Kafka ${EVENT_TOPIC} (disruption events, JSON, read as raw strings so that
 --         unparseable ones reach the dead letter instead of failing the job);
 --         upsert-kafka tables on the compacted topics ${BOOKING_TOPIC}, ${CUSTOMER_TOPIC}
---         and ${FLIGHT_TOPIC} (latest record per key = current state);
+--         and ${FLIGHT_TOPIC} (latest record per key = current state), and the same three
+--         topics as raw records, so that a CRM or inventory record that is not valid JSON
+--         reaches the dead letter (the upsert tables skip it);
 --         MongoDB collections `flights` and `policies` through VECTOR_LOOKUP_JSON.
 -- Writes: ${RECOMMENDATION_TOPIC}: one JSON record per affected passenger, key = booking_id;
---         ${DEAD_LETTER_TOPIC}: one JSON record per rejected event or passenger, with the
---         reason, the input and (for LLM failures) the raw answer.
+--         ${DEAD_LETTER_TOPIC}: one JSON record per rejected event, CRM record or passenger,
+--         with the reason, the input and the error (for LLM failures also the raw answer).
 --
--- Joins: regular joins on the upsert tables. An event-time temporal join
--- (FOR SYSTEM_TIME AS OF) would hold every disruption back until the watermarks of
--- all four inputs pass it, and the CRM and inventory topics are idle most of the time,
--- so a lone cancellation would wait for the next event. Regular joins answer at once
--- and do not care whether a booking or the event arrives first. Their output is a
--- changelog (a booking or seat change retracts the old row), so both sinks are
--- upsert-kafka tables keyed by id, and each INSERT says ON CONFLICT DO DEDUPLICATE
--- (Flink 2.3 asks for a conflict policy because the joined rows' upsert key is not the
--- sink key; the latest row per key wins). Consequence: an event that arrives before the
--- CRM tables are loaded may first emit a transient dead letter (e.g. booking without
--- customer) that is retracted by a tombstone once the customer row arrives. Readers
--- treat both topics as tables (latest value per key).
+-- Once per passenger. EMBED, VECTOR_LOOKUP_JSON, RAG_PROMPT and LLM_COMPLETE_JSON read an
+-- insert-only stream that holds each (event, affected passenger) once:
+--   1. Regular joins find the passengers: event x flights x bookings x customers. They answer
+--      at once (a lone cancellation needs no other event, watermark or idle timeout) and do
+--      not care whether a booking or the event arrives first. Their output is a changelog:
+--      a later booking, customer or inventory update retracts the joined row and sends a new
+--      version.
+--   2. TO_CHANGELOG turns that changelog into an append-only stream with an `op` column;
+--      retractions are dropped and a COUNT(*) OVER (PARTITION BY event_id, booking_id ORDER
+--      BY proctime) = 1 keeps the first version of each pair: the passenger as the CRM knew
+--      them when the event found them. Later versions never reach the model functions.
+--   3. The grounded check joins the answer with the inventory (a regular join: the row
+--      current when the answer arrives) and is made insert-only the same way, so a later
+--      seat change neither rewrites nor retracts an emitted recommendation.
+-- Not chosen: an event-time temporal join (FOR SYSTEM_TIME AS OF) needs the versioned
+-- table's primary key in the join condition, and bookings are found by flight_id, not by
+-- booking_id; it would also hold a lone event until every input's watermark passed it. A
+-- lookup join needs a lookup source for the CRM (none here: the CRM lives in Kafka).
+-- A passenger whose customer record is missing is dead-lettered as
+-- `booking_without_customer` from the updating join (no model call there): if the customer
+-- arrives later, that record is retracted by a tombstone and the passenger is answered.
+--
+-- Bounded state. Everything event-driven (the duplicate-event check, the join's side of
+-- the events, the first-version filters, the grounded check's side of the answers) expires
+-- after ${STATE_HORIZON} without access (table.exec.state.ttl): a copy of an event within
+-- that horizon is dead-lettered as `duplicate_event`; a copy arriving later is processed
+-- again (and the response cache answers it without a model call). The joins keep the CRM
+-- and inventory sides for ${TABLE_STATE_TTL} (STATE_TTL hints): that state is one row per
+-- booking, customer and flight, bounded by the tables themselves, and must not forget a
+-- booking that was simply not changed for a while.
 --
 -- Delivery: checkpoints every 10 s; sinks are at-least-once with idempotent keys
 -- (booking_id; the dead letter's id is derived from the event's Kafka offset or the
 -- booking). After a restart the replayed rows rewrite the same keys, and the LLM
--- response cache (flink-rag.llm.cache-dir or FLINK_RAG_CACHE_DIR) returns the same answers, so readers of the
--- topic as a table see each recommendation once. Exactly-once transactions were not
--- chosen: records would only become visible at checkpoint completion (after the LLM
--- call has already taken seconds) and every consumer would need read_committed.
+-- response cache (on by default) returns the same answers, so readers of the topic as a
+-- table see each recommendation once. Exactly-once transactions were not chosen: records
+-- would only become visible at checkpoint completion (after the LLM call has already taken
+-- seconds) and every consumer would need read_committed.
 --
 -- Bad input: bad JSON, missing fields, unknown event type, duplicate event_id, unknown
--- flight, booking without customer, no candidate flight, LLM error or an answer that is
--- not grounded (flight not among the retrieved candidates, wrong route, not later, no
--- seat in the cabin) -> dead letter with the reason. Nothing is dropped silently.
--- Short delays (< ${MIN_DELAY_MINUTES} min) are dead-lettered as `not_disruptive`.
+-- flight, bad CRM record, booking without customer, EMBED or lookup error (with its cause),
+-- no candidate flight, prompt error, LLM error or an answer that is not grounded (flight
+-- not among the retrieved candidates, wrong route, not later, no seat in the cabin) -> dead
+-- letter with the reason. Nothing is dropped silently. Short delays
+-- (< ${MIN_DELAY_MINUTES} min) are dead-lettered as `not_disruptive`.
 
 SET 'execution.checkpointing.interval' = '10 s';
 -- Both sinks read the checked answers: optimise the shared views as one block, so each
 -- passenger costs one LLM call and both topics see the same answer.
 SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
+SET 'table.exec.state.ttl' = '${STATE_HORIZON}';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.collection' = 'flights';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.filter-fields' = 'origin,destination,departure_ts,seats_left,cabins';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.fields' = 'departure_time,arrival_time,seats_left';
@@ -132,6 +154,52 @@ CREATE TEMPORARY TABLE flights (
     'value.fields-include' = 'ALL'
 );
 
+-- The same topics record by record: the upsert tables above skip a value that is not JSON
+-- (value.json.ignore-parse-errors, else one bad record would fail the job); these raw
+-- readers send it to the dead letter. Tombstones (NULL values) are deletes, not errors.
+
+CREATE TEMPORARY TABLE bookings_raw (
+    payload STRING,
+    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
+) WITH (
+    'connector' = 'kafka',
+    'topic' = '${BOOKING_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'properties.group.id' = '${GROUP_ID}',
+    'properties.auto.offset.reset' = 'earliest',
+    'scan.startup.mode' = 'earliest-offset',
+    'format' = 'raw'
+);
+
+CREATE TEMPORARY TABLE customers_raw (
+    payload STRING,
+    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
+) WITH (
+    'connector' = 'kafka',
+    'topic' = '${CUSTOMER_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'properties.group.id' = '${GROUP_ID}',
+    'properties.auto.offset.reset' = 'earliest',
+    'scan.startup.mode' = 'earliest-offset',
+    'format' = 'raw'
+);
+
+CREATE TEMPORARY TABLE flights_raw (
+    payload STRING,
+    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
+) WITH (
+    'connector' = 'kafka',
+    'topic' = '${FLIGHT_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'properties.group.id' = '${GROUP_ID}',
+    'properties.auto.offset.reset' = 'earliest',
+    'scan.startup.mode' = 'earliest-offset',
+    'format' = 'raw'
+);
+
 -- ---------------------------------------------------------------------------------
 -- Sinks
 -- ---------------------------------------------------------------------------------
@@ -191,7 +259,7 @@ SELECT
     JSON_VALUE(payload, '$.delay_minutes' RETURNING INT) AS delay_minutes,
     JSON_VALUE(payload, '$.event_time') AS event_time,
     CASE
-        WHEN NOT (payload IS JSON OBJECT) THEN 'bad_json'
+        WHEN payload IS NULL OR NOT (payload IS JSON OBJECT) THEN 'bad_json'
         WHEN JSON_VALUE(payload, '$.event_id') IS NULL
             OR JSON_VALUE(payload, '$.flight_id') IS NULL
             OR JSON_VALUE(payload, '$.type') IS NULL THEN 'missing_field'
@@ -205,7 +273,8 @@ SELECT
     proc
 FROM flight_events_raw;
 
--- The first event with an id counts; later copies are duplicates (dead-lettered).
+-- The first event with an id counts; later copies within the state horizon are duplicates
+-- (dead-lettered). ROWS, not RANGE: two copies in the same millisecond still count 1 and 2.
 CREATE TEMPORARY VIEW numbered_events AS
 SELECT
     source_ref,
@@ -225,7 +294,7 @@ FROM parsed_events
 WHERE problem IS NULL;
 
 CREATE TEMPORARY VIEW disruptions AS
-SELECT
+SELECT /*+ STATE_TTL('f' = '${TABLE_STATE_TTL}') */
     e.source_ref,
     e.payload,
     e.event_id,
@@ -245,12 +314,42 @@ LEFT JOIN flights AS f
     ON f.flight_id = e.flight_id
 WHERE e.seen = 1;
 
+-- CRM and inventory records that the upsert tables skip.
+CREATE TEMPORARY VIEW bad_crm_records AS
+SELECT
+    CONCAT('crm@bookings@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING))
+        AS dead_letter_id,
+    payload,
+    IF(payload IS JSON OBJECT, 'the booking record has no booking_id',
+        'the booking record is not a JSON object') AS error
+FROM bookings_raw
+WHERE payload IS NOT NULL
+  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.booking_id') IS NULL)
+UNION ALL
+SELECT
+    CONCAT('crm@customers@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING)),
+    payload,
+    IF(payload IS JSON OBJECT, 'the customer record has no customer_id',
+        'the customer record is not a JSON object')
+FROM customers_raw
+WHERE payload IS NOT NULL
+  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.customer_id') IS NULL)
+UNION ALL
+SELECT
+    CONCAT('crm@flights@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING)),
+    payload,
+    IF(payload IS JSON OBJECT, 'the inventory record has no flight_id',
+        'the inventory record is not a JSON object')
+FROM flights_raw
+WHERE payload IS NOT NULL
+  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.flight_id') IS NULL);
+
 -- ---------------------------------------------------------------------------------
--- Affected passengers: disruption x bookings x CRM
+-- Affected passengers: disruption x bookings x CRM (updating), then once per passenger
 -- ---------------------------------------------------------------------------------
 
 CREATE TEMPORARY VIEW affected AS
-SELECT
+SELECT /*+ STATE_TTL('b' = '${TABLE_STATE_TTL}', 'c' = '${TABLE_STATE_TTL}') */
     d.event_id,
     d.event_type,
     d.reason AS disruption_reason,
@@ -278,94 +377,215 @@ LEFT JOIN customers AS c
     ON c.customer_id = b.customer_id
 WHERE b.status = 'CONFIRMED';
 
+-- Every version the join emits, as an append-only stream (retractions dropped).
+CREATE TEMPORARY VIEW passenger_versions AS
+SELECT
+    event_id,
+    event_type,
+    disruption_reason,
+    delay_minutes,
+    flight_id,
+    origin,
+    destination,
+    departure_time,
+    departure_ts,
+    long_haul,
+    booking_id,
+    customer_id,
+    cabin,
+    fare_class,
+    fare_family,
+    special_assistance,
+    name,
+    loyalty_tier,
+    notes,
+    PROCTIME() AS seen_at
+FROM TO_CHANGELOG(input => TABLE affected)
+WHERE op IN ('INSERT', 'UPDATE_AFTER')
+  AND known_customer_id IS NOT NULL;
+
+-- The first version of each (event, passenger): insert-only, one row per passenger.
+CREATE TEMPORARY VIEW passengers AS
+SELECT
+    event_id,
+    event_type,
+    disruption_reason,
+    delay_minutes,
+    flight_id,
+    origin,
+    destination,
+    departure_time,
+    departure_ts,
+    long_haul,
+    booking_id,
+    customer_id,
+    cabin,
+    fare_class,
+    fare_family,
+    special_assistance,
+    name,
+    loyalty_tier,
+    notes
+FROM (
+    SELECT
+        v.*,
+        COUNT(*) OVER (
+            PARTITION BY v.event_id, v.booking_id
+            ORDER BY v.seen_at
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS version
+    FROM passenger_versions AS v
+)
+WHERE version = 1;
+
 CREATE TEMPORARY VIEW passenger_needs AS
 SELECT
-    a.*,
+    p.*,
     CONCAT(
-        'Flight from ', a.origin, ' to ', a.destination, ' departing after ',
-        a.departure_time, ' with a free ', a.cabin, ' seat'
+        'Flight from ', p.origin, ' to ', p.destination, ' departing after ',
+        p.departure_time, ' with a free ', p.cabin, ' seat'
     ) AS need,
     CONCAT(
-        'Rebooking rules for ', a.fare_family, ' fares and ', a.loyalty_tier,
-        ' members after a ', LOWER(a.event_type),
-        IF(a.special_assistance IS NULL, '', ', special assistance ' || a.special_assistance),
+        'Rebooking rules for ', p.fare_family, ' fares and ', p.loyalty_tier,
+        ' members after a ', LOWER(p.event_type),
+        IF(p.special_assistance IS NULL, '', ', special assistance ' || p.special_assistance),
         ', compensation'
     ) AS policy_question,
     JSON_OBJECT(
-        'origin' VALUE a.origin,
-        'destination' VALUE a.destination,
-        'departure_ts' VALUE JSON_OBJECT('$gt' VALUE a.departure_ts),
+        'origin' VALUE p.origin,
+        'destination' VALUE p.destination,
+        'departure_ts' VALUE JSON_OBJECT('$gt' VALUE p.departure_ts),
         'seats_left' VALUE JSON_OBJECT('$gt' VALUE 0),
-        'cabins' VALUE a.cabin
+        'cabins' VALUE p.cabin
     ) AS flight_filter
-FROM affected AS a
-WHERE a.known_customer_id IS NOT NULL;
+FROM passengers AS p;
 
 -- ---------------------------------------------------------------------------------
--- Retrieval: alternative flights (filtered) and policy passages
+-- Retrieval, prompt, structured completion, grounded check: one linear chain
 -- ---------------------------------------------------------------------------------
+-- Every passenger row runs down this chain once and carries its first problem along; a row
+-- with a problem gets NULL inputs further on, which the functions answer with NULL without
+-- a call. One chain (rather than a branch per dead-letter reason) keeps the planner from
+-- copying the model calls into each branch, and each result that is read more than once
+-- sits behind a CROSS JOIN UNNEST of a one-element array: the planner does not inline a
+-- function call through that correlate, so each function runs once per passenger.
+
+CREATE TEMPORARY VIEW embedded AS
+SELECT
+    n.*,
+    EMBED_RESULT(n.need) AS need_embedding,
+    EMBED_RESULT(n.policy_question) AS policy_embedding
+FROM passenger_needs AS n;
 
 CREATE TEMPORARY VIEW retrieved AS
 SELECT
-    p.*,
-    VECTOR_LOOKUP_JSON('flights', EMBED(p.need), ${CANDIDATES}, p.flight_filter) AS flight_hits,
-    VECTOR_LOOKUP_JSON('policies', EMBED(p.policy_question), 3, CAST(NULL AS STRING))
-        AS policy_hits
-FROM passenger_needs AS p;
+    e.*,
+    COALESCE(e.need_embedding.error, e.policy_embedding.error) AS embed_error,
+    h.flight_hits,
+    h.policy_hits
+FROM embedded AS e
+CROSS JOIN UNNEST(ARRAY[ROW(
+    VECTOR_LOOKUP_JSON('flights', e.need_embedding.embedding, ${CANDIDATES}, e.flight_filter),
+    VECTOR_LOOKUP_JSON('policies', e.policy_embedding.embedding, 3, CAST(NULL AS STRING))
+)]) AS h (flight_hits, policy_hits);
 
 CREATE TEMPORARY VIEW with_candidates AS
 SELECT
-    r.*,
-    JSON_QUERY(r.flight_hits, '$.hits[*].id') AS candidate_ids_json,
-    JSON_QUERY(r.flight_hits, '$.hits[*].id' RETURNING ARRAY<STRING>) AS candidate_ids,
-    JSON_VALUE(r.flight_hits, '$.error') AS lookup_error
-FROM retrieved AS r;
+    c.*,
+    CASE
+        WHEN c.embed_error IS NOT NULL THEN 'embed_error'
+        WHEN c.lookup_error IS NOT NULL THEN 'lookup_error'
+        WHEN c.candidate_ids IS NULL OR CARDINALITY(c.candidate_ids) = 0 THEN 'no_candidates'
+        ELSE CAST(NULL AS STRING)
+    END AS retrieval_problem
+FROM (
+    SELECT
+        r.*,
+        JSON_QUERY(r.flight_hits, '$.hits[*].id') AS candidate_ids_json,
+        JSON_QUERY(r.flight_hits, '$.hits[*].id' RETURNING ARRAY<STRING>) AS candidate_ids,
+        COALESCE(
+            IF(r.flight_hits IS NULL, 'flight lookup gave NULL',
+                JSON_VALUE(r.flight_hits, '$.error')),
+            IF(r.policy_hits IS NULL, 'policy lookup gave NULL',
+                JSON_VALUE(r.policy_hits, '$.error'))
+        ) AS lookup_error,
+        pc.policy_context
+    FROM retrieved AS r
+    CROSS JOIN UNNEST(ARRAY[
+        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, ${POLICY_BUDGET_TOKENS})
+    ]) AS pc (policy_context)
+) AS c;
 
--- ---------------------------------------------------------------------------------
--- Prompt, structured completion (candidate ids as an enum), grounded check
--- ---------------------------------------------------------------------------------
-
-CREATE TEMPORARY VIEW prompts AS
+-- The answer schema: ids as enums (JSON_ARRAY escapes the booking id), free text bounded
+-- so that the JSON always closes within flink-rag.llm.max-tokens. The UNNEST reads only
+-- columns: a correlate whose array holds expressions is not shared between the two sinks.
+CREATE TEMPORARY VIEW prompt_parts AS
 SELECT
     w.*,
-    RAG_PROMPT(
-        CONCAT(
-            'Flight ', w.flight_id, ' (', w.origin, ' to ', w.destination, ', ',
-            w.departure_time, ') is ', IF(w.event_type = 'CANCELLATION', 'cancelled',
-            'delayed ' || CAST(w.delay_minutes AS STRING) || ' min'),
-            ': ', w.disruption_reason, '.', CHR(10),
-            'Passenger booking ', w.booking_id, ': ', w.loyalty_tier, ' member, ',
-            w.fare_family, ' fare, ', w.cabin,
-            IF(w.special_assistance IS NULL, '', ', needs ' || w.special_assistance),
-            '.', CHR(10),
-            'Candidate flights:', CHR(10), '{context}', CHR(10),
-            RAG_PROMPT(
-                CONCAT('Policy:', CHR(10), '{context}'), w.policy_hits, ${POLICY_BUDGET_TOKENS}
-            ),
-            CHR(10), 'Recommend the earliest suitable candidate flight.'
-        ),
-        w.flight_hits,
-        ${CANDIDATE_BUDGET_TOKENS}
-    ) AS prompt,
+    IF(w.retrieval_problem IS NOT NULL, CAST(NULL AS STRING), CONCAT(
+        'Flight ', w.flight_id, ' (', w.origin, ' to ', w.destination, ', ',
+        w.departure_time, ') is ', IF(w.event_type = 'CANCELLATION', 'cancelled',
+        'delayed ' || CAST(w.delay_minutes AS STRING) || ' min'),
+        ': ', w.disruption_reason, '.', CHR(10),
+        'Passenger booking ', w.booking_id, ': ', w.loyalty_tier, ' member, ',
+        w.fare_family, ' fare, ', w.cabin,
+        IF(w.special_assistance IS NULL, '', ', needs ' || w.special_assistance),
+        '.', CHR(10),
+        'Candidate flights:', CHR(10), '{context}', CHR(10),
+        w.policy_context,
+        CHR(10), 'Recommend the earliest suitable candidate flight.'
+    )) AS prompt_template,
     CONCAT(
         '{"type":"object","properties":{',
-        '"booking_id":{"type":"string","enum":["', w.booking_id, '"]},',
+        '"booking_id":{"type":"string","enum":', JSON_ARRAY(w.booking_id), '},',
         '"recommended_flight_id":{"type":"string","enum":', w.candidate_ids_json, '},',
         '"alternatives":{"type":"array","items":{"type":"string","enum":',
         w.candidate_ids_json, '},"maxItems":3},',
-        '"reason":{"type":"string"},',
+        '"reason":{"type":"string","maxLength":${REASON_MAX_CHARS}},',
         '"compensation":{"type":"string","enum":["EUR 0","EUR 250","EUR 400","EUR 600"]},',
         '"priority":{"type":"string","enum":["HIGH","MEDIUM","NORMAL"]}},',
         '"required":["booking_id","recommended_flight_id","alternatives","reason",',
         '"compensation","priority"],"additionalProperties":false}'
     ) AS answer_schema
-FROM with_candidates AS w
-WHERE w.lookup_error IS NULL
-  AND CARDINALITY(w.candidate_ids) > 0;
+FROM with_candidates AS w;
+
+CREATE TEMPORARY VIEW prompts AS
+SELECT
+    w.event_id,
+    w.booking_id,
+    w.customer_id,
+    w.flight_id,
+    w.origin,
+    w.destination,
+    w.departure_ts,
+    w.cabin,
+    w.flight_filter,
+    w.retrieval_problem,
+    w.embed_error,
+    w.lookup_error,
+    w.candidate_ids,
+    w.answer_schema,
+    x.prompt
+FROM prompt_parts AS w
+CROSS JOIN UNNEST(ARRAY[
+    RAG_PROMPT(w.prompt_template, w.flight_hits, ${CANDIDATE_BUDGET_TOKENS})
+]) AS x (prompt);
 
 CREATE TEMPORARY VIEW answers AS
 SELECT
-    q.*,
+    q.event_id,
+    q.booking_id,
+    q.customer_id,
+    q.flight_id,
+    q.origin,
+    q.destination,
+    q.departure_ts,
+    q.cabin,
+    q.flight_filter,
+    q.retrieval_problem,
+    COALESCE(q.embed_error, q.lookup_error) AS retrieval_error,
+    q.prompt,
+    q.candidate_ids,
     q.completion.text AS raw_answer,
     q.completion.error AS llm_error,
     JSON_VALUE(q.completion.text, '$.recommended_flight_id') AS recommended_flight_id
@@ -380,29 +600,99 @@ FROM (
     FROM prompts AS p
 ) AS q;
 
--- Grounded: the answer names a retrieved candidate that, in the current inventory,
+-- The recommended flight as the inventory has it when the answer arrives (first version
+-- only: later inventory updates do not rewrite the check).
+CREATE TEMPORARY VIEW answer_versions AS
+SELECT /*+ STATE_TTL('f' = '${TABLE_STATE_TTL}') */
+    a.*,
+    f.flight_id AS inventory_flight_id,
+    f.origin AS inventory_origin,
+    f.destination AS inventory_destination,
+    f.departure_ts AS inventory_departure_ts,
+    CASE a.cabin
+        WHEN 'economy' THEN f.cabins.economy.seats_left
+        WHEN 'premium' THEN f.cabins.premium.seats_left
+        WHEN 'business' THEN f.cabins.business.seats_left
+    END AS inventory_seats_left
+FROM answers AS a
+LEFT JOIN flights AS f
+    ON f.flight_id = a.recommended_flight_id;
+
+CREATE TEMPORARY VIEW answered AS
+SELECT *
+FROM (
+    SELECT
+        v.*,
+        COUNT(*) OVER (
+            PARTITION BY v.event_id, v.booking_id
+            ORDER BY v.seen_at
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS version
+    FROM (
+        SELECT
+            event_id,
+            booking_id,
+            customer_id,
+            flight_id,
+            origin,
+            destination,
+            departure_ts,
+            flight_filter,
+            retrieval_problem,
+            retrieval_error,
+            prompt,
+            candidate_ids,
+            raw_answer,
+            llm_error,
+            recommended_flight_id,
+            inventory_flight_id,
+            inventory_origin,
+            inventory_destination,
+            inventory_departure_ts,
+            inventory_seats_left,
+            PROCTIME() AS seen_at
+        FROM TO_CHANGELOG(input => TABLE answer_versions)
+        WHERE op IN ('INSERT', 'UPDATE_AFTER')
+    ) AS v
+)
+WHERE version = 1;
+
+-- Grounded: the answer names a retrieved candidate that, in the inventory at answer time,
 -- serves the same route, departs later and has a seat in the booked cabin.
 CREATE TEMPORARY VIEW checked AS
 SELECT
-    a.*,
+    a.event_id,
+    a.booking_id,
+    a.customer_id,
+    a.flight_id,
+    a.flight_filter,
+    a.prompt,
+    a.candidate_ids,
+    a.raw_answer,
+    a.recommended_flight_id,
     CASE
+        WHEN a.retrieval_problem IS NOT NULL THEN a.retrieval_problem
+        WHEN a.prompt IS NULL THEN 'prompt_error'
         WHEN a.llm_error IS NOT NULL THEN 'llm_error'
         WHEN a.recommended_flight_id IS NULL THEN 'no_recommendation'
         WHEN NOT ARRAY_CONTAINS(a.candidate_ids, a.recommended_flight_id)
             THEN 'not_a_candidate'
-        WHEN f.flight_id IS NULL THEN 'unknown_recommended_flight'
-        WHEN f.origin <> a.origin OR f.destination <> a.destination THEN 'wrong_route'
-        WHEN f.departure_ts <= a.departure_ts THEN 'not_later'
-        WHEN COALESCE(CASE a.cabin
-                WHEN 'economy' THEN f.cabins.economy.seats_left
-                WHEN 'premium' THEN f.cabins.premium.seats_left
-                WHEN 'business' THEN f.cabins.business.seats_left
-            END, 0) <= 0 THEN 'no_seat'
+        WHEN a.inventory_flight_id IS NULL THEN 'unknown_recommended_flight'
+        WHEN a.inventory_origin <> a.origin OR a.inventory_destination <> a.destination
+            THEN 'wrong_route'
+        WHEN a.inventory_departure_ts <= a.departure_ts THEN 'not_later'
+        WHEN COALESCE(a.inventory_seats_left, 0) <= 0 THEN 'no_seat'
         ELSE CAST(NULL AS STRING)
-    END AS problem
-FROM answers AS a
-LEFT JOIN flights AS f
-    ON f.flight_id = a.recommended_flight_id;
+    END AS problem,
+    CASE
+        WHEN a.retrieval_problem IS NOT NULL THEN a.retrieval_error
+        WHEN a.prompt IS NULL THEN 'RAG_PROMPT gave NULL (a template without {context} or '
+            || 'hits that are not VECTOR_LOOKUP_JSON output); see the worker log'
+        WHEN a.llm_error IS NOT NULL THEN a.llm_error
+        WHEN a.recommended_flight_id IS NULL THEN 'the answer names no recommended_flight_id'
+        ELSE CAST(NULL AS STRING)
+    END AS error
+FROM answered AS a;
 
 -- ---------------------------------------------------------------------------------
 -- Outputs
@@ -455,6 +745,18 @@ ON CONFLICT DO DEDUPLICATE;
 
 INSERT INTO rebooking_dead_letter
 SELECT
+    dead_letter_id,
+    'bad_crm_record',
+    CAST(NULL AS STRING),
+    CAST(NULL AS STRING),
+    payload,
+    CAST(NULL AS STRING),
+    error
+FROM bad_crm_records
+ON CONFLICT DO DEDUPLICATE;
+
+INSERT INTO rebooking_dead_letter
+SELECT
     source_ref,
     'unknown_flight',
     event_id,
@@ -483,28 +785,13 @@ ON CONFLICT DO DEDUPLICATE;
 INSERT INTO rebooking_dead_letter
 SELECT
     CONCAT('booking@', booking_id, '@', event_id),
-    IF(lookup_error IS NOT NULL, 'lookup_error', 'no_candidates'),
-    event_id,
-    booking_id,
-    JSON_OBJECT('booking_id' VALUE booking_id, 'flight_filter' VALUE flight_filter),
-    CAST(NULL AS STRING),
-    lookup_error
-FROM with_candidates
-WHERE lookup_error IS NOT NULL
-   OR candidate_ids IS NULL
-   OR CARDINALITY(candidate_ids) = 0
-ON CONFLICT DO DEDUPLICATE;
-
-INSERT INTO rebooking_dead_letter
-SELECT
-    CONCAT('booking@', booking_id, '@', event_id),
     problem,
     event_id,
     booking_id,
-    JSON_OBJECT('booking_id' VALUE booking_id, 'prompt' VALUE prompt,
-        'candidates' VALUE JSON(candidate_ids_json)),
+    JSON_OBJECT('booking_id' VALUE booking_id, 'flight_filter' VALUE JSON(flight_filter),
+        'candidates' VALUE candidate_ids, 'prompt' VALUE prompt),
     raw_answer,
-    llm_error
+    error
 FROM checked
 WHERE problem IS NOT NULL
 ON CONFLICT DO DEDUPLICATE;

@@ -3,6 +3,7 @@ per session (reusing whatever already runs) and yields their `Endpoints`."""
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -15,6 +16,9 @@ def _interrupt(signum, frame):
 
 
 def pytest_configure(config):
+    # The answer cache is on by default; tests count provider calls, and answers cached by
+    # an earlier test or run would hide them. Tests of the cache name their own directory.
+    os.environ.setdefault("FLINK_RAG_CACHE_DIR", "off")
     # A CI cancel or `timeout` sends SIGTERM; as KeyboardInterrupt it still runs session
     # teardown, so the stack processes the tests started are stopped, not leaked.
     signal.signal(signal.SIGTERM, _interrupt)

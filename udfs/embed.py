@@ -45,7 +45,7 @@ class _Embed(ScalarFunction):
         self._embedder = shared.acquire(
             self._key, lambda: _open_embedder(self._settings, self._metrics)
         )
-        self._cache = open_cache(self._settings.cache_dir)
+        self._cache = open_cache(self._settings.cache_dir, self._settings.cache_max_bytes)
         log.info("EMBED: provider %s, model %s", self._settings.provider, self._settings.model)
 
     def close(self) -> None:

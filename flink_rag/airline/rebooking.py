@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flink_rag.airline import flink_job
+from flink_rag.sql import files as sql_files
 
 SQL_FILE = "rebooking.sql"
 RECOMMENDATION_TOPIC = "rebooking_recommendations"
@@ -22,6 +23,12 @@ MIN_DELAY_MINUTES = 180
 CANDIDATES = 5
 CANDIDATE_BUDGET_TOKENS = 2400  # UTF-8 bytes: short prompts for small local models
 POLICY_BUDGET_TOKENS = 700
+# How long event-driven state lives without access (duplicate check, first-version filters).
+STATE_HORIZON = "7 d"
+# The joins' CRM and inventory sides: one row per key, kept (practically) for good.
+TABLE_STATE_TTL = "3650 d"
+# The answer's free-text `reason`: short enough that the JSON closes within max-tokens.
+REASON_MAX_CHARS = 160
 
 
 # placeholder -> topic
@@ -43,10 +50,12 @@ def sql_params(
     events_startup_timestamp: int = 0,
     candidates: int = CANDIDATES,
     topics: Mapping[str, str] | None = None,
+    state_horizon: str = STATE_HORIZON,
 ) -> dict[str, object]:
     """Placeholder values of rebooking.sql. `events_startup_mode=timestamp` with a timestamp
     reads only events written from then on (the demo); `group-offsets` resumes a group.
-    `topics` overrides entries of TOPICS (tests use their own topics)."""
+    `topics` overrides entries of TOPICS (tests use their own topics); `state_horizon` is
+    how long event-driven state is kept (a Flink duration such as '7 d')."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "GROUP_ID": group_id,
@@ -58,6 +67,9 @@ def sql_params(
         "CANDIDATES": candidates,
         "CANDIDATE_BUDGET_TOKENS": CANDIDATE_BUDGET_TOKENS,
         "POLICY_BUDGET_TOKENS": POLICY_BUDGET_TOKENS,
+        "STATE_HORIZON": state_horizon,
+        "TABLE_STATE_TTL": TABLE_STATE_TTL,
+        "REASON_MAX_CHARS": REASON_MAX_CHARS,
     }
 
 
@@ -77,6 +89,28 @@ def submit(
         register(t_env)
     result = flink_job.run_file(t_env, SQL_FILE, params, options)
     return result.get_job_client()
+
+
+def explain(
+    params: Mapping[str, object],
+    *,
+    register: Callable[[Any], None] | None = None,
+    options: Mapping[str, str] | None = None,
+) -> str:
+    """The optimized plan of the job's statement set, with each node's changelog mode."""
+    t_env = flink_job.table_env()
+    if register is None:
+        flink_job.run_file(t_env, "functions.sql", {}, options)
+    else:
+        register(t_env)
+    statements = sql_files.statements(SQL_FILE, params)
+    flink_job.run_statements(t_env, statements[:-1], options)
+    statement_set = statements[-1]
+    if not statement_set.upper().startswith("EXECUTE STATEMENT SET"):
+        raise ValueError(f"{SQL_FILE} must end with its EXECUTE STATEMENT SET")
+    text = "EXPLAIN CHANGELOG_MODE " + statement_set[len("EXECUTE ") :]
+    with t_env.execute_sql(text).collect() as rows:
+        return "\n".join(str(row[0]) for row in rows)
 
 
 @dataclass

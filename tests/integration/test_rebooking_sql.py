@@ -1,21 +1,21 @@
 """sql/rebooking.sql on the local Kafka + MongoDB stand-in, with deterministic fakes for the
-model functions (EMBED, VECTOR_LOOKUP_JSON, RAG_PROMPT, LLM_COMPLETE_JSON).
+model functions (EMBED_RESULT, VECTOR_LOOKUP_JSON, RAG_PROMPT, LLM_COMPLETE_JSON; see
+rebooking_fakes.py).
 
 What is under test is the SQL: the joins, the per-row schema, the grounded check and the
-dead-letter routing. The fakes answer like the real functions' contracts say (the fake
-lookup runs the row's filter on MongoDB; the fake LLM picks a candidate from the schema's
-enum, or a flight that was not retrieved when the passenger's assistance code is POISON).
+dead-letter routing.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import rebooking_fakes
+from rebooking_fakes import NOT_RETRIEVED
 
 from flink_rag.airline import dataset, kafka_io, rebooking
 from flink_rag.airline.events import make_event, malformed_events
@@ -25,7 +25,6 @@ pytestmark = pytest.mark.integration
 
 JOB_TIMEOUT_S = 300.0
 QUIET_S = 8.0  # after the expected count: wait this long for records that must not come
-NOT_RETRIEVED = "XX0001-2026-11-22"
 
 
 @pytest.fixture(scope="module")
@@ -34,109 +33,11 @@ def kafka_mongo():
         yield endpoints
 
 
-# --- fakes (pickled by value into the Python workers) ---------------------------------------
-
-
-def _fake_functions(mongodb_uri: str, database: str, calls_file: str):
-    from pyflink.table import DataTypes
-    from pyflink.table.udf import udf
-
-    @udf(result_type=DataTypes.ARRAY(DataTypes.FLOAT()))
-    def embed(text):
-        return None if not text else [1.0, 0.0, 0.0, 0.0]
-
-    @udf(result_type=DataTypes.STRING())
-    def vector_lookup_json(store, query, k, filter_json):
-        import pymongo
-
-        client = pymongo.MongoClient(mongodb_uri)
-        try:
-            coll = client[database][store]
-            query_filter = json.loads(filter_json) if filter_json else {}
-            cursor = coll.find(query_filter).sort("_id", 1).limit(k)
-            if store == "flights":
-                cursor = coll.find(query_filter).sort("departure_ts", 1).limit(k)
-            hits = [
-                {"id": d["_id"], "score": 0.9, "content": d["content"], "metadata": {}}
-                for d in cursor
-            ]
-        finally:
-            client.close()
-        return json.dumps({"hits": hits, "error": None})
-
-    @udf(result_type=DataTypes.STRING())
-    def rag_prompt(template, context_json, budget):
-        from flink_rag.connectors.prompt import hits_from_json, render_prompt
-
-        return render_prompt(template, hits_from_json(context_json), budget)
-
-    row_type = DataTypes.ROW(
-        [
-            DataTypes.FIELD("text", DataTypes.STRING()),
-            DataTypes.FIELD("error", DataTypes.STRING()),
-            DataTypes.FIELD("prompt_tokens", DataTypes.INT()),
-            DataTypes.FIELD("completion_tokens", DataTypes.INT()),
-            DataTypes.FIELD("latency_ms", DataTypes.BIGINT()),
-        ]
-    )
-
-    @udf(result_type=row_type)
-    def llm_complete_json(prompt, system, schema):
-        from pyflink.common import Row
-
-        with open(calls_file, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"prompt": prompt}) + "\n")
-        props = json.loads(schema)["properties"]
-        candidates = props["recommended_flight_id"]["enum"]
-        pick = NOT_RETRIEVED if "needs POISON" in prompt else candidates[0]
-        answer = {
-            "booking_id": props["booking_id"]["enum"][0],
-            "recommended_flight_id": pick,
-            "alternatives": candidates[1:3],
-            "reason": "earliest later flight on the same route",
-            "compensation": "EUR 250",
-            "priority": "NORMAL",
-        }
-        return Row(json.dumps(answer), None, 10, 10, 1)
-
-    def register(t_env):
-        for name, fn in (
-            ("EMBED", embed),
-            ("VECTOR_LOOKUP_JSON", vector_lookup_json),
-            ("RAG_PROMPT", rag_prompt),
-            ("LLM_COMPLETE_JSON", llm_complete_json),
-        ):
-            t_env.create_temporary_system_function(name, fn)
-
-    return register
-
-
-# --- scenario ---------------------------------------------------------------------------
-
-
-def _flight_docs(data: dataset.Dataset) -> list[dict]:
-    return [
-        {
-            "_id": f["flight_id"],
-            "content": f"Flight {f['flight_number']} {f['origin']}-{f['destination']} "
-            f"departs {f['departure_time']}",
-            "embedding": [1.0, 0.0, 0.0, 0.0],
-            "origin": f["origin"],
-            "destination": f["destination"],
-            "departure_ts": f["departure_ts"],
-            "departure_time": f["departure_time"],
-            "seats_left": f["seats_left"],
-            "cabins": [c for c, inv in f["cabins"].items() if inv["seats_left"] > 0],
-        }
-        for f in data.flights
-    ]
-
-
 def test_rebooking_sql_routes_every_passenger_and_bad_event(kafka_mongo, tmp_path: Path):
     import cloudpickle
     import pymongo
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cloudpickle.register_pickle_by_value(rebooking_fakes)
     run = uuid.uuid4().hex[:8]
     kinds = ("customers", "bookings", "flight_inventory", "flight_events")
     names = {k: f"t{run}_{k}" for k in (*kinds, "recs", "dead")}
@@ -152,7 +53,7 @@ def test_rebooking_sql_routes_every_passenger_and_bad_event(kafka_mongo, tmp_pat
     data.bookings.extend([orphan, poison])
 
     client = pymongo.MongoClient(kafka_mongo.mongodb_uri)
-    client[database]["flights"].insert_many(_flight_docs(data))
+    client[database]["flights"].insert_many(rebooking_fakes.flight_docs(data))
     client[database]["policies"].insert_many(
         [{"_id": p["section_id"], "content": p["text"]} for p in data.policies]
     )
@@ -167,7 +68,7 @@ def test_rebooking_sql_routes_every_passenger_and_bad_event(kafka_mongo, tmp_pat
         },
     )
     calls_file = tmp_path / "llm_calls.jsonl"
-    register = _fake_functions(kafka_mongo.mongodb_uri, database, str(calls_file))
+    register = rebooking_fakes.functions(kafka_mongo.mongodb_uri, database, str(calls_file))
     params = rebooking.sql_params(
         kafka_mongo.kafka_bootstrap,
         group_id=f"g{run}",
@@ -248,5 +149,5 @@ def test_rebooking_sql_routes_every_passenger_and_bad_event(kafka_mongo, tmp_pat
     poison_dl = out.dead_letters["booking@POISON@EV-CANCEL"]
     assert json.loads(poison_dl["raw_answer"])["recommended_flight_id"] == NOT_RETRIEVED
     # one LLM call per passenger that reached the prompt: the two sinks share the call
-    calls = calls_file.read_text(encoding="utf-8").splitlines()
-    assert len(calls) == len(phase1_recs) + len(phase2_recs) + 1
+    llm_calls = rebooking_fakes.counts(calls_file)["LLM_COMPLETE_JSON"]
+    assert llm_calls == len(phase1_recs) + len(phase2_recs) + 1

@@ -278,3 +278,63 @@ def test_requests_per_minute_limit_gates_every_call():
         refused = chat.complete("c")
     assert refused.text is None and "requests-per-minute=2" in refused.error
     assert len(sdk.bodies) == 2
+
+
+def test_an_unexpected_error_in_one_row_is_that_rows_error():
+    sdk = FakeSdk()
+    original = sdk.create
+
+    def create(**body):  # a response the client cannot read (choices is no list)
+        if body["messages"][-1]["content"] == "bad":
+            return SimpleNamespace(choices=5, usage=None)
+        return original(**body)
+
+    sdk.chat.completions.create = create
+    with client(sdk) as chat:
+        good, bad = chat.complete_many(["ok", "bad"])
+    assert good.text == "echo: ok" and good.error is None
+    assert bad.text is None and "unexpectedly (TypeError)" in bad.error
+
+
+def test_on_error_fail_does_not_chain_the_raw_sdk_error():
+    key = "sk-proj-abcdefghijklmnop1234"
+    sdk = FakeSdk(fail={"q": lambda b: status_error(401, f"bad key {key}")})
+    with client(sdk, on_error="fail") as chat, pytest.raises(ProviderError) as caught:
+        chat.complete("q")
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert key not in str(caught.value)
+
+
+def test_an_outage_within_the_wait_delays_the_answer_instead_of_failing_it(monkeypatch):
+    from flink_rag.connectors import outage
+
+    monkeypatch.setattr(outage, "BACKOFF_S", (0.001, 0.002))
+    failures = iter([openai.APIConnectionError(request=httpx2.Request("POST", "http://x"))] * 3)
+
+    def flaky(body):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return None
+
+    sdk = FakeSdk(fail={})
+    original = sdk.create
+
+    def create(**body):
+        flaky(body)
+        return original(**body)
+
+    sdk.chat.completions.create = create
+    metrics = RecordingMetrics()
+    with client(sdk, metrics, outage_wait_s=30.0, max_retries=0) as chat:
+        result = chat.complete("q")
+    assert result.text == "echo: q" and result.error is None
+    assert metrics.counters["llm_outage_retries"] == 3
+    assert len(metrics.values["llm_outage_wait_ms"]) == 1
+
+
+def test_an_outage_past_the_wait_is_a_row_error():
+    sdk = FakeSdk(fail={"q": lambda b: status_error(503, "down")})
+    with client(sdk, outage_wait_s=0.0, max_retries=0) as chat:
+        result = chat.complete("q")
+    assert result.text is None and "HTTP 503" in result.error

@@ -102,3 +102,17 @@ def test_invalid_answers_say_where(answer, problem):
 
 def test_no_text_is_a_problem():
     assert answer_problem(None, CHOICE) == "the model gave no answer text"
+
+
+def test_a_remote_ref_is_refused_without_fetching():
+    schema = {"type": "object", "properties": {"a": {"$ref": "http://127.0.0.1:9/x.json"}}}
+    with pytest.raises(InputError, match="only references inside the schema"):
+        parse_schema(schema)
+
+
+def test_a_local_ref_resolves_and_a_missing_one_is_an_answer_problem():
+    schema = {"$defs": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/n"}}}
+    assert answer_problem('{"a": 1}', parse_schema(schema)) is None
+    assert "not of type 'integer'" in answer_problem('{"a": "x"}', schema)
+    broken = {"properties": {"a": {"$ref": "#/$defs/missing"}}}
+    assert "does not resolve" in answer_problem('{"a": 1}', broken)

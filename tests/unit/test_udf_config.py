@@ -164,3 +164,23 @@ def test_configure_refuses_to_mix_with_the_map_form():
     env.conf.set("pipeline.global-job-parameters", "flink-rag.llm.model:x")
     with pytest.raises(ConfigError, match="replaces every per-key SET"):
         config.configure(env, {"flink-rag.llm.seed": "1"})
+
+
+def test_answer_cache_is_on_by_default_bounded_and_can_be_turned_off():
+    from flink_rag.connectors.settings import (
+        DEFAULT_CACHE_MAX_BYTES,
+        EmbedSettings,
+        LlmSettings,
+    )
+
+    env = {"XDG_CACHE_HOME": "/var/cache/x"}
+    for cls in (LlmSettings, EmbedSettings):
+        on = cls.from_options({}, env=env)
+        assert on.cache_dir == "/var/cache/x/flink-rag/responses"
+        assert on.cache_max_bytes == DEFAULT_CACHE_MAX_BYTES
+        assert cls.from_options({"cache-dir": "off"}, env=env).cache_dir is None
+        assert cls.from_options({}, env={**env, "FLINK_RAG_CACHE_DIR": "none"}).cache_dir is None
+        sized = cls.from_options({"cache-dir": "/tmp/c", "cache-max-bytes": "1000"}, env=env)
+        assert (sized.cache_dir, sized.cache_max_bytes) == ("/tmp/c", 1000)
+    assert LlmSettings.from_options({}, env=env).outage_wait_s == 120.0
+    assert LlmSettings.from_options({"outage-wait": "30"}, env=env).outage_wait_s == 30.0

@@ -1,0 +1,1 @@
+"""Faults between real parts of the local stack (toxiproxy), for fault tests and scenarios."""

@@ -1,0 +1,117 @@
+"""A MongoDB outage between real parts (VectorStore -> toxiproxy -> MongoDB stand-in): within
+the store's `outage-wait` a lookup waits and then answers as before; without it, the same cut
+is a ProviderError (the control)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import numpy as np
+import pymongo
+import pytest
+
+from flink_rag.connectors.errors import ProviderError
+from flink_rag.connectors.metrics import RecordingMetrics
+from flink_rag.connectors.mongodb_store import VectorStore
+from flink_rag.connectors.settings import StoreSettings
+from flink_rag.faults.toxiproxy import Toxiproxy
+from flink_rag.index_cli import add_arguments, run
+from flink_rag.local.session import shared_stack
+
+pytestmark = pytest.mark.integration
+
+DIMS = 4
+CUT_S = 6.0
+
+
+@pytest.fixture(scope="module")
+def proxied():
+    """(real URI, proxy, database name) with a small indexed collection."""
+    with shared_stack(["mongo"]) as endpoints, Toxiproxy() as toxiproxy:
+        uri = endpoints.mongodb_uri
+        name = f"flink_rag_outage_{uuid.uuid4().hex[:8]}"
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+        rng = np.random.default_rng(3)
+        client[name].docs.insert_many(
+            [
+                {"_id": f"d{i}", "embedding": rng.normal(size=DIMS).tolist(), "content": f"{i}"}
+                for i in range(20)
+            ]
+        )
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        old = os.environ.get("MONGODB_URI")
+        os.environ["MONGODB_URI"] = uri
+        try:
+            args = ["create", "--store", "docs", "--database", name, "--dimensions", str(DIMS)]
+            assert run(parser.parse_args(args)) == 0
+        finally:
+            if old is None:
+                os.environ.pop("MONGODB_URI", None)
+            else:
+                os.environ["MONGODB_URI"] = old
+        proxy = toxiproxy.proxy("mongo", urlsplit(uri).netloc)
+        try:
+            yield uri, proxy, name
+        finally:
+            client.drop_database(name)
+            client.close()
+
+
+def _store(proxy, database: str, wait: float) -> VectorStore:
+    options = {
+        "database": database,
+        "collection": "docs",
+        "index": "docs_vector_index",
+        "mode": "scan",
+        "timeout": "2",
+        "scan-cache-ttl": "0",
+        "outage-wait": str(wait),
+    }
+    uri = f"mongodb://{proxy.listen}/?directConnection=true"
+    settings = StoreSettings.from_options("docs", options, {"MONGODB_URI": uri})
+    store = VectorStore(settings, RecordingMetrics())
+    store.open(expected_dimensions=DIMS)
+    return store
+
+
+def test_a_lookup_during_an_outage_waits_and_answers(proxied):
+    _, proxy, database = proxied
+    store = _store(proxy, database, wait=60.0)
+    query = np.ones(DIMS)
+    try:
+        before = [h.id for h in store.search(query, 3)]
+        answer: list = []
+        proxy.disable()
+        try:
+            worker = threading.Thread(target=lambda: answer.append(store.search(query, 3)))
+            worker.start()
+            time.sleep(CUT_S)
+        finally:
+            proxy.enable()
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+    finally:
+        store.close()
+    assert [h.id for h in answer[0]] == before
+    assert store.metrics.counters["lookup_outage_retries"] > 0
+    assert max(store.metrics.values["lookup_outage_wait_ms"]) >= CUT_S * 1000 * 0.5
+
+
+def test_without_the_wait_the_same_cut_is_a_provider_error(proxied):
+    _, proxy, database = proxied
+    store = _store(proxy, database, wait=0.0)
+    try:
+        proxy.disable()
+        try:
+            with pytest.raises(ProviderError, match="MongoDB"):
+                store.search(np.ones(DIMS), 3)
+        finally:
+            proxy.enable()
+    finally:
+        store.close()
