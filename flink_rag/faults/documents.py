@@ -15,8 +15,8 @@ def load_documents(mongodb_uri: str, database: str, data: Any, dimensions: int) 
     """Write `flights` and `policies` into `database` with scan-mode vector indexes."""
     import pymongo
 
-    from flink_rag_bench import fake_responses as fake
     from flink_rag.connectors.mongodb_index import create_vector_index
+    from flink_rag_bench import fake_responses as fake
 
     client: pymongo.MongoClient = pymongo.MongoClient(mongodb_uri)
     try:

@@ -151,11 +151,11 @@ def _apply(fault: Fault, llm: Any, mongo: Any, server: Any, on: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     from flink_rag.airline import dataset, kafka_io, rebooking
     from flink_rag.airline.events import make_event
-    from flink_rag_bench import contenders
-    from flink_rag_bench.server_process import LoadServerProcess
     from flink_rag.faults.documents import drop, load_documents
     from flink_rag.faults.toxiproxy import Toxiproxy
     from flink_rag.local.session import shared_stack
+    from flink_rag_bench import contenders
+    from flink_rag_bench.server_process import LoadServerProcess
 
     started = time.monotonic()
     run_id = uuid.uuid4().hex[:8]
