@@ -43,8 +43,8 @@ def load_documents(mongodb_uri: str, database: str, data: Any, dimensions: int) 
             )
         policies = [
             {
-                "_id": p["passage_id"],
-                "doc_id": p.get("doc_id", p["passage_id"]),
+                "_id": p["section_id"],
+                "doc_id": p.get("doc_id", p["section_id"]),
                 "title": p.get("title", ""),
                 "section": p.get("section", ""),
                 "content": p["text"],

@@ -239,7 +239,7 @@ def test_stale_pid_files_are_cleaned_up_and_never_kill_strangers(private_config)
     lines = stack.up(["mongo"], timeout=120)
     pid = stack.components["mongo"].pids()[0]
     assert lines[0].startswith("mongo") and " up " in lines[0]
-    assert stack.down() == ["mongo  stopped"]
+    assert stack.down() == ["mongo   stopped"]
     assert not alive(pid)
     assert not state.pid_file("mongo").exists()
 
@@ -252,7 +252,7 @@ def test_down_stops_what_it_started_even_after_an_endpoint_override_is_set(
     pid = stack.components["mongo"].pids()[0]
     # e.g. a job pointed its workers at this very stand-in through the override variable
     monkeypatch.setenv("MONGODB_URI", f"mongodb://127.0.0.1:{private_config.mongo_port}")
-    assert stack.down() == ["mongo  stopped"]
+    assert stack.down() == ["mongo   stopped"]
     assert not alive(pid)
 
 

@@ -49,6 +49,7 @@ def proxied():
         os.environ["MONGODB_URI"] = uri
         try:
             args = ["create", "--store", "docs", "--database", name, "--dimensions", str(DIMS)]
+            args += ["--wait", "60"]
             assert run(parser.parse_args(args)) == 0
         finally:
             if old is None:
@@ -68,9 +69,7 @@ def _store(proxy, database: str, wait: float) -> VectorStore:
         "database": database,
         "collection": "docs",
         "index": "docs_vector_index",
-        "mode": "scan",
         "timeout": "2",
-        "scan-cache-ttl": "0",
         "outage-wait": str(wait),
     }
     uri = f"mongodb://{proxy.listen}/?directConnection=true"

@@ -55,7 +55,7 @@ def test_every_bad_record_and_passenger_is_accounted_for(kafka_mongo, tmp_path: 
     client = pymongo.MongoClient(kafka_mongo.mongodb_uri)
     client[database]["flights"].insert_many(rebooking_fakes.flight_docs(data))
     client[database]["policies"].insert_many(
-        [{"_id": p["passage_id"], "content": p["text"]} for p in data.policies]
+        [{"_id": p["section_id"], "content": p["text"]} for p in data.policies]
     )
     bootstrap = kafka_mongo.kafka_bootstrap
     kafka_io.load_dataset(

@@ -62,7 +62,7 @@ def test_updates_to_every_table_neither_recall_the_model_nor_rewrite_answers(
     client = pymongo.MongoClient(kafka_mongo.mongodb_uri)
     client[database]["flights"].insert_many(rebooking_fakes.flight_docs(data))
     client[database]["policies"].insert_many(
-        [{"_id": p["passage_id"], "content": p["text"]} for p in data.policies]
+        [{"_id": p["section_id"], "content": p["text"]} for p in data.policies]
     )
     bootstrap = kafka_mongo.kafka_bootstrap
     kafka_io.load_dataset(
