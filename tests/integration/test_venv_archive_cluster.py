@@ -217,10 +217,11 @@ def expected_doc(question_vector, doc_vectors) -> tuple[str, float]:
 
 
 def printed_rows(log_dir: Path, name: str) -> dict[str, list[dict]]:
-    """The print sink's rows per TaskManager .out file."""
+    """The print sink's rows per TaskManager console file (each runs in the foreground under the
+    stack's supervisor, its stdout in `flink-taskmanager[-N].out`)."""
     line = re.compile(rf"^{re.escape(name)}(?::\d+)?> \+I\[(.*)\]$")
     rows: dict[str, list[dict]] = {}
-    for out in sorted(log_dir.glob("*taskexecutor*.out")):
+    for out in sorted(log_dir.glob("flink-taskmanager*.out")):
         for text in out.read_text(errors="replace").splitlines():
             m = line.match(text)
             if m:
