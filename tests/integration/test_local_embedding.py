@@ -13,13 +13,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def embedder():
-    settings = EmbedSettings.from_options({}, env={})
+    settings = EmbedSettings.from_options({"cache-dir": "off"}, env={})
     with create_embedder(settings) as model:
         yield model
 
 
 def test_related_sentences_are_closer_than_an_unrelated_one(embedder):
-    settings = EmbedSettings.from_options({}, env={})
+    settings = EmbedSettings.from_options({"cache-dir": "off"}, env={})
     texts = [
         "My flight to Boston was cancelled this morning.",
         "The airline cancelled my Boston flight today.",
@@ -33,7 +33,7 @@ def test_related_sentences_are_closer_than_an_unrelated_one(embedder):
 
 
 def test_long_text_is_truncated_by_tokens_and_counted(embedder):
-    settings = EmbedSettings.from_options({}, env={})
+    settings = EmbedSettings.from_options({"cache-dir": "off"}, env={})
     long_text = "rebooking policy clause " * 400
     assert embedder.count_tokens(long_text) > 256
     cut = embedder.truncate(long_text, 256)
@@ -47,14 +47,14 @@ def test_long_text_is_truncated_by_tokens_and_counted(embedder):
 
 
 def test_truncation_can_be_an_error_instead(embedder):
-    settings = EmbedSettings.from_options({"on-overlong": "error"}, env={})
+    settings = EmbedSettings.from_options({"on-overlong": "error", "cache-dir": "off"}, env={})
     results = embed_texts(embedder, ["word " * 300, "short"], settings)
     assert results[0].vector is None and "over the limit of 256" in results[0].error
     assert results[1].error is None and len(results[1].vector) == 384
 
 
 def test_nulls_and_bad_text_do_not_stop_the_bundle(embedder):
-    settings = EmbedSettings.from_options({}, env={})
+    settings = EmbedSettings.from_options({"cache-dir": "off"}, env={})
     results = embed_texts(embedder, [None, "", "bad \ud800", "fine"], settings)
     assert (results[0].vector, results[0].error) == (None, None)
     assert (results[1].vector, results[1].error) == (None, None)

@@ -24,7 +24,7 @@ CHOICE = {
 
 @pytest.fixture(scope="module")
 def settings(local_stack) -> LlmSettings:
-    base = LlmSettings.from_options({}, env={})
+    base = LlmSettings.from_options({"cache-dir": "off"}, env={})
     return base.model_copy(
         update=dict(base_url=local_stack.llm_base_url, temperature=0.0, seed=42, max_tokens=48)
     )

@@ -42,7 +42,7 @@ def test_local_server_gets_a_placeholder_and_a_given_key_wins():
 
 
 def test_openai_embedder_refuses_to_open_without_a_key():
-    settings = EmbedSettings.from_options({"provider": "openai"}, env={})
+    settings = EmbedSettings.from_options({"provider": "openai", "cache-dir": "off"}, env={})
     embedder = create_embedder(settings)
     assert isinstance(embedder, OpenAIEmbedder)
     assert embedder.dimensions == 1536  # text-embedding-3-small, known before any call
@@ -72,7 +72,9 @@ def test_redact_removes_the_key_and_key_shaped_strings():
 
 
 def test_byte_bound_counting_without_tiktoken_tables():
-    embedder = create_embedder(EmbedSettings.from_options({"provider": "openai"}, env={}))
+    embedder = create_embedder(
+        EmbedSettings.from_options({"provider": "openai", "cache-dir": "off"}, env={})
+    )
     # Whatever the counter, it never under-counts BPE tokens of these encodings.
     assert embedder.count_tokens("héllo wörld") >= 2
     cut = embedder.truncate("word " * 10_000, 100)
@@ -90,5 +92,5 @@ def test_embedders_pickle_without_their_clients():
     copy = pickle.loads(pickle.dumps(embedder))
     assert copy._client is None and copy.settings == settings
     embedder.close()
-    local = create_embedder(EmbedSettings.from_options({}, env={}))
+    local = create_embedder(EmbedSettings.from_options({"cache-dir": "off"}, env={}))
     assert pickle.loads(pickle.dumps(local)).model == "all-MiniLM-L6-v2"
