@@ -201,9 +201,9 @@ def _ours_env(
         "flink-rag.llm.api-key-env": API_KEY_ENV,
         "flink-rag.llm.concurrency": str(concurrency),
     }
-    if cache_dir:
-        conf["flink-rag.embed.cache-dir"] = cache_dir
-        conf["flink-rag.llm.cache-dir"] = cache_dir
+    # Throughput runs measure provider calls: no answer cache unless the case asks for one.
+    conf["flink-rag.embed.cache-dir"] = cache_dir or "off"
+    conf["flink-rag.llm.cache-dir"] = cache_dir or "off"
     conf.update(extra or {})
     t_env = table_env()
     register_functions(t_env, conf)

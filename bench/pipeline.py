@@ -151,6 +151,9 @@ def measure_pipeline(case: Case, server: LoadServerProcess) -> list[Result]:
             "flink-rag.llm.model": contenders.CHAT_MODEL,
             "flink-rag.llm.api-key-env": contenders.API_KEY_ENV,
             "flink-rag.llm.concurrency": str(case.concurrency),
+            # Measure the calls, not a replay from the machine-wide answer cache.
+            "flink-rag.embed.cache-dir": "off",
+            "flink-rag.llm.cache-dir": "off",
         }
         latencies: list[float] = []
         produced_at: dict[str, float] = {}
