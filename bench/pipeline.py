@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Any
 
+from flink_rag.faults import documents
 from flink_rag_bench import contenders
-from flink_rag_bench import fake_responses as fake
 from flink_rag_bench.proc_tree import PeakRss
 from flink_rag_bench.runner import Result, _empty
 from flink_rag_bench.scenarios import Case
@@ -32,60 +31,6 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def _load_documents(mongodb_uri: str, data: Any) -> None:
-    import pymongo
-
-    from flink_rag.connectors.mongodb_index import create_vector_index
-
-    dims = contenders.DIMENSIONS
-    client: pymongo.MongoClient = pymongo.MongoClient(mongodb_uri)
-    try:
-        db = client["flink_rag"]
-        flights = []
-        for f in data.flights:
-            content = (
-                f"Flight {f['flight_number']} {f['origin']}-{f['destination']} "
-                f"departs {f['departure_time']}"
-            )
-            flights.append(
-                {
-                    "_id": f["flight_id"],
-                    "content": content,
-                    "embedding": fake.embedding_vector(content, dims).tolist(),
-                    "origin": f["origin"],
-                    "destination": f["destination"],
-                    "departure_ts": f["departure_ts"],
-                    "departure_time": f["departure_time"],
-                    "arrival_time": f.get("arrival_time"),
-                    "seats_left": f["seats_left"],
-                    "cabins": [c for c, inv in f["cabins"].items() if inv["seats_left"] > 0],
-                }
-            )
-        policies = [
-            {
-                "_id": p["passage_id"],
-                "doc_id": p.get("doc_id", p["passage_id"]),
-                "title": p.get("title", ""),
-                "section": p.get("section", ""),
-                "content": p["text"],
-                "embedding": fake.embedding_vector(p["text"], dims).tolist(),
-            }
-            for p in data.policies
-        ]
-        for name, docs, filters in (
-            ("flights", flights, FLIGHT_FILTER_FIELDS),
-            ("policies", policies, ["doc_id"]),
-        ):
-            db[name].drop()
-            db[name].insert_many(docs)
-            create_vector_index(
-                db[name], f"{name}_vector_index", "embedding", dims, "cosine", filters,
-                mode="scan",
-            )  # fmt: skip
-    finally:
-        client.close()
 
 
 def measure_pipeline(case: Case, server: LoadServerProcess) -> list[Result]:
@@ -118,7 +63,9 @@ def measure_pipeline(case: Case, server: LoadServerProcess) -> list[Result]:
             expected += by_flight[f["flight_id"]]
     with shared_stack(["kafka"]) as endpoints:
         bootstrap = endpoints.kafka_bootstrap
-        _load_documents(os.environ["MONGODB_URI"], data)
+        documents.load_documents(
+            os.environ["MONGODB_URI"], "flink_rag", data, contenders.DIMENSIONS
+        )
         kafka_io.load_dataset(
             bootstrap,
             data,

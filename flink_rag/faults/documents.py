@@ -56,6 +56,7 @@ def load_documents(mongodb_uri: str, database: str, data: Any, dimensions: int) 
             ("flights", flights, FLIGHT_FILTER_FIELDS),
             ("policies", policies, ["doc_id"]),
         ):
+            db[name].drop()  # a rerun into the same database starts from these documents only
             db[name].insert_many(docs)
             create_vector_index(
                 db[name], f"{name}_vector_index", "embedding", dimensions, "cosine", filters,
