@@ -204,16 +204,23 @@ def _ours_env(
     # Throughput runs measure provider calls: no answer cache unless the case asks for one.
     conf["flink-rag.embed.cache-dir"] = cache_dir or "off"
     conf["flink-rag.llm.cache-dir"] = cache_dir or "off"
-    conf.update(extra or {})
-    t_env = table_env()
+    # Keys outside flink-rag.* are Flink options of the job (e.g. the bundle size).
+    flink_conf = {k: v for k, v in (extra or {}).items() if not k.startswith("flink-rag.")}
+    conf.update({k: v for k, v in (extra or {}).items() if k.startswith("flink-rag.")})
+    t_env = table_env(conf=flink_conf)
     register_functions(t_env, conf)
     return t_env
 
 
 def ours_embed(
-    base_url: str, rows: int, concurrency: int, salt: str, cache_dir: str | None = None
+    base_url: str,
+    rows: int,
+    concurrency: int,
+    salt: str,
+    cache_dir: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Prepared:
-    t_env = _ours_env(base_url, concurrency, cache_dir)
+    t_env = _ours_env(base_url, concurrency, cache_dir, extra)
     _source(t_env, rows, salt)
     query = "SELECT text, e IS NULL, e[1] FROM (SELECT text, EMBED(text) AS e FROM bench_input)"
     return t_env, query, _check_vector, VECTOR_SINK

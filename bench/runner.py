@@ -68,7 +68,9 @@ def limit_for(case: Case) -> float | None:
     return None
 
 
-def _prepare(case: Case, base_url: str, salt: str, cache_dir: str | None):
+def _prepare(
+    case: Case, base_url: str, salt: str, cache_dir: str | None, extra: dict[str, str] | None
+):
     table = {
         ("embeddings", "native"): contenders.native_embed,
         ("completions", "native"): contenders.native_complete,
@@ -77,8 +79,10 @@ def _prepare(case: Case, base_url: str, salt: str, cache_dir: str | None):
     if (case.group, case.contender) in table:
         return table[(case.group, case.contender)](base_url, case.rows, case.concurrency, salt)
     if case.group == "embeddings":
-        return contenders.ours_embed(base_url, case.rows, case.concurrency, salt, cache_dir)
-    extra = {}
+        return contenders.ours_embed(
+            base_url, case.rows, case.concurrency, salt, cache_dir, extra
+        )
+    extra = dict(extra or {})
     if case.contender == "ours-rpm" and case.provider.rpm:
         extra["flink-rag.llm.requests-per-minute"] = str(int(case.provider.rpm))
     return contenders.ours_complete(base_url, case.rows, case.concurrency, salt, cache_dir, extra)
@@ -96,14 +100,18 @@ def measure(
     server: LoadServerProcess,
     salt: str | None = None,
     cache_dir: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Result:
-    """One job of one contender; a contender that cannot run gives a `skipped` row."""
+    """One job of one contender; a contender that cannot run gives a `skipped` row.
+
+    `extra`: options of our job (`flink-rag.*` keys, or Flink options such as the bundle size).
+    """
     server.configure(**case.provider.knobs())
     server.reset()
     salt = salt or uuid.uuid4().hex[:8]
     t0 = time.time()
     try:
-        prepared = _prepare(case, server.base_url, salt, cache_dir)
+        prepared = _prepare(case, server.base_url, salt, cache_dir, extra)
     except contenders.ContenderUnavailable as err:
         return _empty(case, f"skipped: {err}")
     with PeakRss(exclude=[server.pid] if server.pid else []) as mem:

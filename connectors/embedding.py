@@ -14,7 +14,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
+
+import numpy as np
 
 from flink_rag.connectors.batching import is_row_fault, plan_batches, split_in_half
 from flink_rag.connectors.errors import ConfigError, FlinkRagError, ProviderError
@@ -22,6 +24,11 @@ from flink_rag.connectors.metrics import Metrics, NullMetrics
 from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
 from flink_rag.connectors.settings import EmbedSettings
 from flink_rag.connectors.tokens import truncate_utf8, utf8_bytes
+
+
+# A vector as providers give it: a float list, or a 1-D float32 array (decoded base64, kept as
+# it came so EMBED hands it to Arrow without a round trip through Python floats).
+Vector: TypeAlias = list[float] | np.ndarray
 
 
 class Embedder(ABC):
@@ -39,7 +46,7 @@ class Embedder(ABC):
         """Create clients / load weights. Called once per worker; safe to call again."""
 
     @abstractmethod
-    def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_batch(self, texts: Sequence[str]) -> list[Vector]:
         """Vectors for one planned request, in input order; raise ProviderError on failure."""
 
     def count_tokens(self, text: str) -> int:
@@ -69,7 +76,7 @@ class Embedder(ABC):
 class EmbedResult:
     """One row's outcome: a vector, or an error text, or neither (NULL/empty input)."""
 
-    vector: list[float] | None
+    vector: Vector | None
     error: str | None
 
 
@@ -281,8 +288,18 @@ def _embed_bisecting(
     return {text: EmbedResult(_as_floats(v), None) for text, v in zip(texts, vectors, strict=True)}
 
 
-def _as_floats(vector: Any) -> list[float]:
-    return [float(x) for x in vector] if not isinstance(vector, list) else vector
+def _as_floats(vector: Any) -> Vector:
+    if isinstance(vector, list):
+        return vector
+    if isinstance(vector, np.ndarray) and vector.dtype == np.float32 and vector.ndim == 1:
+        return vector  # already what EMBED emits
+    return [float(x) for x in vector]
+
+
+def _all_finite(vector: Vector) -> bool:
+    if isinstance(vector, np.ndarray):
+        return bool(np.isfinite(vector).all())
+    return math.isfinite(math.fsum(vector))  # NaN/inf anywhere makes the sum non-finite
 
 
 def _check_dimensions(embedder: Embedder, outcomes: dict[str, EmbedResult]) -> None:
@@ -299,7 +316,7 @@ def _check_dimensions(embedder: Embedder, outcomes: dict[str, EmbedResult]) -> N
                 f"the provider returned a {len(vector)}-dimension vector, expected "
                 f"{embedder.dimensions}; check flink-rag.embed.model and .dimensions",
             )
-        elif not math.isfinite(math.fsum(vector)):  # NaN/inf anywhere makes the sum non-finite
+        elif not _all_finite(vector):
             outcomes[text] = EmbedResult(None, "the provider returned NaN or infinite values")
 
 
@@ -331,6 +348,7 @@ def _store_cache(
     for text in texts:
         vector = outcomes[text].vector
         if vector is not None:  # errors are never cached
+            stored = vector.tolist() if isinstance(vector, np.ndarray) else vector
             cache.set(
-                cache_key(embedder.provider, embedder.model, embedder.cache_params(), text), vector
+                cache_key(embedder.provider, embedder.model, embedder.cache_params(), text), stored
             )

@@ -38,6 +38,13 @@ def _open_embedder(settings: Any, metrics: Any) -> Any:
 class _Embed(ScalarFunction):
     """Shared lifecycle: settings from job parameters, one embedder per worker process."""
 
+    def is_deterministic(self) -> bool:
+        # A model call must run once per row. Flink's planner merges projections by inlining a
+        # deterministic call into every place that uses its result: `SELECT e IS NULL, e[1] FROM
+        # (SELECT EMBED(t) AS e ...)` then embeds each row twice (two EMBED calls in one
+        # PythonCalc, twice the requests). A non-deterministic call is never duplicated.
+        return False
+
     def open(self, function_context: FunctionContext) -> None:
         self._metrics = flink_metrics.from_context(function_context)
         self._settings = config.embed_settings(function_context)
