@@ -52,7 +52,7 @@ def is_udf_worker(pid: int) -> bool:
 
 @dataclass
 class Sampler:
-    """`with Sampler(out_dir, fixed={"load-server": pid}) as s: run job` — raw stacks per process."""
+    """`with Sampler(out_dir, fixed={"load-server": pid}) as s: ...`: raw stacks per process."""
 
     out_dir: Path
     fixed: dict[str, int] = field(default_factory=dict)

@@ -8,6 +8,7 @@ first provider call) instead of diluting rows/s.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 import uuid
@@ -15,9 +16,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flink_rag_bench import contenders
+from flink_rag_bench import contenders, load_ceiling
 from flink_rag_bench.proc_tree import PeakRss
-from flink_rag_bench.scenarios import Case, Profile, call_limit, embed_limit
+from flink_rag_bench.scenarios import (
+    OPENAI_MAX_BATCH_INPUTS,
+    Case,
+    Profile,
+    call_limit,
+    embed_limit,
+)
 from flink_rag_bench.server_process import LoadServerProcess
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,8 @@ log = logging.getLogger(__name__)
 CONTENDER_NAMES = {
     ("embeddings", "ours"): "EMBED",
     ("embeddings", "native"): "ML_PREDICT",
+    ("embeddings", "ceiling"): "load server alone",
+    ("embeddings", "ours-bundle"): "EMBED +bundle",
     ("completions", "ours"): "LLM_COMPLETE",
     ("completions", "native"): "ML_PREDICT",
     ("completions-rpm", "ours"): "LLM_COMPLETE",
@@ -79,9 +88,11 @@ def _prepare(
     if (case.group, case.contender) in table:
         return table[(case.group, case.contender)](base_url, case.rows, case.concurrency, salt)
     if case.group == "embeddings":
-        return contenders.ours_embed(
-            base_url, case.rows, case.concurrency, salt, cache_dir, extra
-        )
+        extra = dict(extra or {})
+        if case.bundle:  # one pandas batch per bundle: both sizes decide the rows per call
+            extra["python.fn-execution.bundle.size"] = str(case.bundle)
+            extra["python.fn-execution.arrow.batch.size"] = str(case.bundle)
+        return contenders.ours_embed(base_url, case.rows, case.concurrency, salt, cache_dir, extra)
     extra = dict(extra or {})
     if case.contender == "ours-rpm" and case.provider.rpm:
         extra["flink-rag.llm.requests-per-minute"] = str(int(case.provider.rpm))
@@ -146,6 +157,68 @@ def measure(
     )
 
 
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def measure_ceiling(case: Case, server: LoadServerProcess) -> Result:
+    """The load server alone: a separate load generator, EMBED's requests, no Flink job."""
+    server.configure(**case.provider.knobs())
+    server.reset()
+    t0 = time.time()
+    try:
+        c = load_ceiling.measure_in_process(
+            server.url,
+            case.concurrency,
+            case.seconds,
+            OPENAI_MAX_BATCH_INPUTS,
+            contenders.DIMENSIONS,
+        )
+    except Exception as err:  # a failing generator is a result, not the end of the run
+        log.exception("%s load generator failed", case.label)
+        return _empty(case, f"error: {type(err).__name__}: {str(err)[:200]}")
+    stats = server.stats()
+    return Result(
+        group=case.group,
+        case=case.label,
+        contender=CONTENDER_NAMES[(case.group, case.contender)],
+        rows=c.inputs,
+        rows_per_s=c.inputs_per_s,
+        limit_per_s=limit_for(case),
+        failed=c.errors,
+        wrong=0,
+        calls=c.requests,
+        rate_limited=stats["rate_limited"],
+        peak_in_flight=stats["max_in_flight"],
+        start_s=None,
+        wall_s=time.time() - t0,
+        peak_rss_mb=0.0,
+        extra=(
+            f"{c.requests_per_s:.1f} requests/s of {c.batch} inputs ({c.dimensions} dims, "
+            f"{c.encoding_format}) from a separate load generator; load average {load_average()}"
+        ),
+        concurrency=case.concurrency,
+    )
+
+
+def rig_ceiling(results: list[Result], r: Result) -> float | None:
+    """The lower of the provider limit and the load server's measured capacity, same case."""
+    alone = next(
+        (x for x in results if x.case == r.case and x.contender == "load server alone"), None
+    )
+    values = [v for v in (r.limit_per_s, alone.rows_per_s if alone else None) if v]
+    return min(values) if values else None
+
+
+def _note_ceiling(results: list[Result], r: Result) -> None:
+    """EMBED rows say the load average and their share of the rig's ceiling."""
+    ceiling = rig_ceiling(results, r)
+    share = ""
+    if ceiling and r.rows_per_s:
+        share = f"{r.rows_per_s / ceiling:.0%} of the rig ceiling ({ceiling:.0f}/s); "
+    r.extra = f"{share}load average {load_average()}"
+
+
 def measure_cache(case: Case, server: LoadServerProcess) -> list[Result]:
     """Run the same inputs twice with a cache: the replay must make zero provider calls."""
     salt = uuid.uuid4().hex[:8]
@@ -193,8 +266,12 @@ def run_profile(
             results += handlers[case.group](case, server)
         elif case.group in ("lookup", "pipeline"):
             results.append(_empty(case, "skipped: not wired in this run"))
+        elif case.contender == "ceiling":
+            results.append(measure_ceiling(case, server))
         else:
             results.append(measure(case, server))
+            if case.group == "embeddings" and case.contender != "native":
+                _note_ceiling(results, results[-1])
         progress("   " + _summary(results[-1]))
     return results
 

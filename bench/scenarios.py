@@ -41,6 +41,8 @@ class Case:
     provider: Provider = field(default_factory=Provider)
     docs: int = 0  # vector lookup: collection size
     filtered: bool = False  # vector lookup: with a selective filter
+    seconds: float = 0.0  # load-server ceiling: how long the load generator runs
+    bundle: int = 0  # ours-bundle: python.fn-execution.bundle.size (and arrow.batch.size)
 
     @property
     def label(self) -> str:
@@ -84,6 +86,10 @@ class Profile:
     lookups: int
     pipeline_events: int
     groups: frozenset[str] | None = None  # None: every group
+    # Embeddings: the load server alone for this long before EMBED, and EMBED's bundle size
+    # in the "+bundle" row (the default bundle of 1000 rows is the plain EMBED row).
+    ceiling_seconds: float = 8.0
+    embed_bundle: int = 8192
 
     def cases(self) -> list[Case]:
         cases = self._all_cases()
@@ -92,8 +98,12 @@ class Profile:
     def _all_cases(self) -> list[Case]:
         out: list[Case] = []
         for c in self.concurrencies:
+            e = self.embed_provider
+            out.append(Case("embeddings", "ceiling", 0, c, e, seconds=self.ceiling_seconds))
             for who in ("native", "ours"):
-                out.append(Case("embeddings", who, self.embed_rows[who], c, self.embed_provider))
+                out.append(Case("embeddings", who, self.embed_rows[who], c, e))
+            rows = self.embed_rows.get("ours-bundle", self.embed_rows["ours"])
+            out.append(Case("embeddings", "ours-bundle", rows, c, e, bundle=self.embed_bundle))
             for who in ("native", "ours"):
                 rows = scaled_rows(self.chat_rows[who], c, self.concurrencies[-1])
                 out.append(Case("completions", who, rows, c, self.chat_provider))
@@ -118,6 +128,8 @@ PROFILES = {
     "smoke": Profile(
         name="smoke",
         embed_rows={"native": 20, "ours": 200},
+        ceiling_seconds=2.0,
+        embed_bundle=512,
         chat_rows={"native": 20, "ours": 40},
         concurrencies=(4,),
         embed_provider=Provider(latency_ms=5, item_cost_ms=0.01),
@@ -130,7 +142,8 @@ PROFILES = {
     ),
     "quick": Profile(
         name="quick",
-        embed_rows={"native": 400, "ours": 4000},
+        embed_rows={"native": 400, "ours": 4000, "ours-bundle": 16000},
+        ceiling_seconds=5.0,
         chat_rows={"native": 300, "ours": 1000},
         concurrencies=(4, 16),
         embed_provider=Provider(latency_ms=50, item_cost_ms=0.2),
@@ -143,7 +156,7 @@ PROFILES = {
     ),
     "full": Profile(
         name="full",
-        embed_rows={"native": 1000, "ours": 20000},
+        embed_rows={"native": 1000, "ours": 20000, "ours-bundle": 40000},
         chat_rows={"native": 1000, "ours": 4000},
         concurrencies=(4, 16, 64),
         embed_provider=Provider(latency_ms=50, item_cost_ms=0.2),

@@ -25,7 +25,6 @@ from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_c
 from flink_rag.connectors.settings import EmbedSettings
 from flink_rag.connectors.tokens import truncate_utf8, utf8_bytes
 
-
 # A vector as providers give it: a float list, or a 1-D float32 array (decoded base64, kept as
 # it came so EMBED hands it to Arrow without a round trip through Python floats).
 Vector: TypeAlias = list[float] | np.ndarray
