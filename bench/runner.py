@@ -33,7 +33,7 @@ CONTENDER_NAMES = {
     ("embeddings", "ours"): "EMBED",
     ("embeddings", "native"): "ML_PREDICT",
     ("embeddings", "ceiling"): "load server alone",
-    ("embeddings", "ours-bundle"): "EMBED +bundle",
+    ("embeddings", "ours-tuned"): "EMBED tuned",
     ("completions", "ours"): "LLM_COMPLETE",
     ("completions", "native"): "ML_PREDICT",
     ("completions-rpm", "ours"): "LLM_COMPLETE",
@@ -88,10 +88,7 @@ def _prepare(
     if (case.group, case.contender) in table:
         return table[(case.group, case.contender)](base_url, case.rows, case.concurrency, salt)
     if case.group == "embeddings":
-        extra = dict(extra or {})
-        if case.bundle:  # one pandas batch per bundle: both sizes decide the rows per call
-            extra["python.fn-execution.bundle.size"] = str(case.bundle)
-            extra["python.fn-execution.arrow.batch.size"] = str(case.bundle)
+        extra = {**(case.plan.options(case.concurrency) if case.plan else {}), **(extra or {})}
         return contenders.ours_embed(base_url, case.rows, case.concurrency, salt, cache_dir, extra)
     extra = dict(extra or {})
     if case.contender == "ours-rpm" and case.provider.rpm:

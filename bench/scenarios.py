@@ -33,6 +33,29 @@ class Provider:
 
 
 @dataclass(frozen=True)
+class EmbedPlan:
+    """Job options of the tuned EMBED row; `concurrency` stays the total calls in flight."""
+
+    arrow_batch: int = 8192  # rows per pandas call: python.fn-execution.arrow.batch.size
+    bundle: int = 100_000  # python.fn-execution.bundle.size: batches stream within a bundle
+    parallelism: int = 2  # Python workers; each gets concurrency / parallelism calls
+
+    def options(self, concurrency: int) -> dict[str, str]:
+        return {
+            "python.fn-execution.arrow.batch.size": str(self.arrow_batch),
+            "python.fn-execution.bundle.size": str(self.bundle),
+            "parallelism.default": str(self.parallelism),
+            "flink-rag.embed.concurrency": str(max(1, concurrency // self.parallelism)),
+        }
+
+    def describe(self) -> str:
+        return (
+            f"arrow batch {self.arrow_batch} rows, bundle {self.bundle} rows, parallelism "
+            f"{self.parallelism} (calls in flight split between the workers)"
+        )
+
+
+@dataclass(frozen=True)
 class Case:
     group: str  # embeddings | completions | completions-rpm | lookup | pipeline | cache
     contender: str  # ours | native | ours-rpm (ours told the RPM limit)
@@ -42,7 +65,7 @@ class Case:
     docs: int = 0  # vector lookup: collection size
     filtered: bool = False  # vector lookup: with a selective filter
     seconds: float = 0.0  # load-server ceiling: how long the load generator runs
-    bundle: int = 0  # ours-bundle: python.fn-execution.bundle.size (and arrow.batch.size)
+    plan: EmbedPlan | None = None  # ours-tuned: the job options of the tuned EMBED row
 
     @property
     def label(self) -> str:
@@ -86,10 +109,10 @@ class Profile:
     lookups: int
     pipeline_events: int
     groups: frozenset[str] | None = None  # None: every group
-    # Embeddings: the load server alone for this long before EMBED, and EMBED's bundle size
-    # in the "+bundle" row (the default bundle of 1000 rows is the plain EMBED row).
+    # Embeddings: the load server alone for this long before EMBED, and the job options of
+    # the tuned EMBED row (the plain EMBED row runs with Flink's defaults).
     ceiling_seconds: float = 8.0
-    embed_bundle: int = 8192
+    embed_plan: EmbedPlan = field(default_factory=EmbedPlan)
 
     def cases(self) -> list[Case]:
         cases = self._all_cases()
@@ -102,8 +125,8 @@ class Profile:
             out.append(Case("embeddings", "ceiling", 0, c, e, seconds=self.ceiling_seconds))
             for who in ("native", "ours"):
                 out.append(Case("embeddings", who, self.embed_rows[who], c, e))
-            rows = self.embed_rows.get("ours-bundle", self.embed_rows["ours"])
-            out.append(Case("embeddings", "ours-bundle", rows, c, e, bundle=self.embed_bundle))
+            rows = self.embed_rows.get("ours-tuned", self.embed_rows["ours"])
+            out.append(Case("embeddings", "ours-tuned", rows, c, e, plan=self.embed_plan))
             for who in ("native", "ours"):
                 rows = scaled_rows(self.chat_rows[who], c, self.concurrencies[-1])
                 out.append(Case("completions", who, rows, c, self.chat_provider))
@@ -129,7 +152,7 @@ PROFILES = {
         name="smoke",
         embed_rows={"native": 20, "ours": 200},
         ceiling_seconds=2.0,
-        embed_bundle=512,
+        embed_plan=EmbedPlan(arrow_batch=128, bundle=512, parallelism=1),
         chat_rows={"native": 20, "ours": 40},
         concurrencies=(4,),
         embed_provider=Provider(latency_ms=5, item_cost_ms=0.01),
@@ -142,7 +165,7 @@ PROFILES = {
     ),
     "quick": Profile(
         name="quick",
-        embed_rows={"native": 400, "ours": 4000, "ours-bundle": 16000},
+        embed_rows={"native": 400, "ours": 4000, "ours-tuned": 40000},
         ceiling_seconds=5.0,
         chat_rows={"native": 300, "ours": 1000},
         concurrencies=(4, 16),
@@ -156,7 +179,7 @@ PROFILES = {
     ),
     "full": Profile(
         name="full",
-        embed_rows={"native": 1000, "ours": 20000, "ours-bundle": 40000},
+        embed_rows={"native": 1000, "ours": 20000, "ours-tuned": 80000},
         chat_rows={"native": 1000, "ours": 4000},
         concurrencies=(4, 16, 64),
         embed_provider=Provider(latency_ms=50, item_cost_ms=0.2),
