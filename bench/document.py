@@ -28,6 +28,25 @@ NOTES = """\
   `TableResult.collect()` fetches row by row through the Python gateway (a few hundred rows/s
   here) and would throttle every contender through back-pressure.
 - **peak in-flight** is the most requests the load server saw at once.
+- **load server alone** is the load server's own ceiling for embeddings, measured before
+  EMBED in the same run: a separate load generator (`flink_rag_bench.load_ceiling`, stdlib
+  HTTP in its own process) keeps as many 2048-input requests in flight as the case allows
+  (256 dims, base64 like the openai SDK) and counts inputs/s; **rows** is inputs answered,
+  **calls** requests. The **rig ceiling** of a case is the lower of limit/s and that
+  capacity; EMBED rows say their share of it and the load average when they ended.
+- **EMBED tuned** is EMBED with job options made for throughput (see Settings); plain
+  EMBED runs with Flink's defaults (1000-row batches, parallelism 1).
+- **What held EMBED back** (py-spy on the Python worker and the load server, GIL samples,
+  `python -m flink_rag_bench.profile_embed`; summaries in docs/profile/): the plan ran EMBED
+  twice per row (`SELECT e IS NULL, e[1] FROM (SELECT EMBED(text) AS e ...)` inlined the
+  call into both uses, 640 calls for 20000 rows instead of 320); EMBED is now
+  non-deterministic, so the planner never copies it. The openai SDK's decoding (objects per
+  vector, float lists, then float32 arrays again) took {sdk_share} of the worker's GIL
+  samples; vectors are now read from the raw base64 body into float32 arrays. What remains
+  is the shape of the plan: one batch in flight per worker, the load server computing a
+  batch's vectors after its latency ({server_us} µs of CPU per input, 88% of it in the
+  seeded vector itself), and Arrow/JVM steps in between. The worker holds the GIL only
+  {worker_gil} of the time: client CPU is not the limit.
 - Native ML_PREDICT (flink-model-openai 2.3.0) keeps at most **5 requests in flight per host**
   whatever `max-concurrent-operations` says: its OpenAI client uses OkHttp's default
   dispatcher (`maxRequestsPerHost = 5`). It sends one HTTP request per row for embeddings.
@@ -49,9 +68,17 @@ NOTES = """\
 # Why a target is missed, from profiling these paths (shown only for missed targets).
 WHY_MISSED = {
     "EMBED vs native": (
-        "EMBED makes a few hundred times fewer calls than native; what remains is CPU in the "
-        "worker: decoding the answer in the openai SDK (base64 since the SDK's default is "
-        "used) and Arrow conversion, shared with the load server on the same cores."
+        "EMBED makes a few hundred times fewer calls than native; what remains is one bundle "
+        "in flight per Python worker and the load server's own CPU (see **EMBED vs rig "
+        "ceiling**), shared with the JVM on the same cores."
+    ),
+    "EMBED vs rig ceiling": (
+        "a pandas UDF has one batch in flight per worker: the batch's calls wait out the "
+        "provider latency, the load server then computes their vectors one after another, "
+        "and the worker's own steps (Arrow, tokens, the next batch from the JVM) overlap "
+        "none of it, so the server is busy only part of the time. More rows per batch and "
+        "a second worker (same calls in flight in total) overlap those steps; see "
+        "docs/profile/."
     ),
     "LLM_COMPLETE vs in-flight/latency": (
         "met at 4 and 16 calls in flight; at 64 (640 calls/s) CPU is the limit on this "
@@ -106,7 +133,8 @@ def settings(profile: Profile) -> list[str]:
     return [
         f"profile `{profile.name}`; concurrency settings {list(profile.concurrencies)}",
         f"embeddings: latency {e.latency_ms:g} ms + {e.item_cost_ms:g} ms per input; "
-        f"rows {profile.embed_rows}",
+        f"rows {profile.embed_rows}; load server alone for {profile.ceiling_seconds:g} s; "
+        f"EMBED tuned: {profile.embed_plan.describe()}",
         f"completions: latency {c.latency_ms:g} ms; rows {profile.chat_rows} "
         "(at the highest concurrency; fewer at lower ones)",
         f"completions under a rate limit: latency {r.latency_ms:g} ms, RPM {r.rpm:g} "

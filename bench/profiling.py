@@ -33,10 +33,13 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
                                             "readinto", "acquire", "_wait_for_tstate_lock")),
     ("decoding the answer (SDK, pydantic, base64)", ("openai/_models", "pydantic", "_parsing",
                                                     "b64decode", "frombuffer", "json/decoder")),
-    ("vector checks and conversion", ("_check_dimensions", "_as_floats", "_vector", "asarray")),
+    ("vector checks and conversion", ("_check_dimensions", "_as_floats", "_all_finite",
+                                      "udfs/embed.py")),
     ("Arrow / pandas conversion", ("pyarrow", "pandas", "arrow_coder", "coder_impl")),
     ("tokens and request planning", ("tokens.py", "tiktoken", "plan_batches", "embed_texts")),
-    ("HTTP client", ("httpx", "httpcore", "ssl", "socket")),
+    ("load server: seeded vectors", ("fake_responses",)),
+    ("load server: JSON answer", ("load_server.py)", "json/encoder")),
+    ("HTTP and sockets", ("httpx", "httpcore", "ssl", "socket", "http/server", "http/client")),
 )  # fmt: skip
 
 
