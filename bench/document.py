@@ -36,26 +36,22 @@ NOTES = """\
   capacity; EMBED rows say their share of it and the load average when they ended.
 - **EMBED tuned** is EMBED with job options made for throughput (see Settings); plain
   EMBED runs with Flink's defaults (1000-row batches, parallelism 1).
-- **What held EMBED back** (py-spy on the Python worker and the load server, GIL samples,
-  `python -m flink_rag_bench.profile_embed`; summaries in docs/profile/): the plan ran EMBED
-  twice per row (`SELECT e IS NULL, e[1] FROM (SELECT EMBED(text) AS e ...)` inlined the
-  call into both uses, 640 calls for 20000 rows instead of 320); EMBED is now
-  non-deterministic, so the planner never copies it. The openai SDK's decoding (objects per
-  vector, float lists, then float32 arrays again) took {sdk_share} of the worker's GIL
-  samples; vectors are now read from the raw base64 body into float32 arrays. What remains
-  is the shape of the plan: one batch in flight per worker, the load server computing a
-  batch's vectors after its latency ({server_us} µs of CPU per input, 88% of it in the
-  seeded vector itself), and Arrow/JVM steps in between. The worker holds the GIL only
-  {worker_gil} of the time: client CPU is not the limit.
-- Native ML_PREDICT (flink-model-openai 2.3.0) keeps at most **5 requests in flight per host**
-  whatever `max-concurrent-operations` says: its OpenAI client uses OkHttp's default
-  dispatcher (`maxRequestsPerHost = 5`). It sends one HTTP request per row for embeddings.
-  Its `api-key` has to be written into the SQL text; only a dummy key for the load server is
-  used here. It retries 429s and 5xx (`retry-num` default 100) and lost no row under the RPM
-  limit, but a single unparseable response body fails the whole job
-  (`OpenAIInvalidDataException`, seen with the load server's `badjson` fault).
-- **LLM_COMPLETE +rpm** is LLM_COMPLETE with `flink-rag.llm.requests-per-minute` set to the
-  provider's limit (client-side limiter); plain LLM_COMPLETE relies on the SDK's retries only.
+- **What held EMBED back** (py-spy, GIL samples at 100 Hz on the Python worker and the load
+  server, `python -m flink_rag_bench.profile_embed`, c=16, 20000 rows; summaries in
+  docs/profile/): (1) *the plan*: `SELECT e IS NULL, e[1] FROM (SELECT EMBED(text) AS e ...)`
+  was planned as two EMBED calls per row (640 requests for 20000 rows instead of 320); EMBED
+  is now non-deterministic, so the planner never copies it (2.7k -> 4.6k rows/s in that
+  profile pair). (2) *client CPU in the openai SDK*: decoding took 30% of the worker's GIL
+  samples (an object per vector, base64 to Python floats, then back to float32 for Arrow);
+  vectors are now read from the raw base64 body into float32 arrays (15% left, mostly the
+  SDK's request transform and JSON). (3) *one batch in flight per worker*: a batch's calls
+  wait out the latency, then the load server computes their vectors one after another
+  (25-35 us of CPU per input, ~70% of it in the seeded vector), and the worker's own Arrow,
+  token and gRPC steps overlap none of it. Bigger batches streamed within a bundle and a
+  second worker (same calls in flight in total) overlap them: 13.9k rows/s in the tuned
+  profile. The load server held its GIL for 1.2-2.1 s of CPU in those runs, the worker(s)
+  for 2.9-10 s including ~1.6 s of imports per worker: on this shared 2-core machine the
+  CPU of client, JVM and server together is what is left.
 - Python UDFs run in real worker processes (`_python_worker_execution_mode=process`),
   parallelism 1, JVM heap 512 MB, default bundle size (1000 rows).
 - Peak RSS is the whole process tree of the benchmark (driver, JVM, Python workers) without
