@@ -22,8 +22,7 @@ def test_a_result_used_twice_is_embedded_once(udf_env):
         "'connector' = 'datagen', 'number-of-rows' = '10')"
     )
     plan = t_env.explain_sql(
-        "SELECT id, e IS NULL AS missing, e[1] AS first "
-        "FROM (SELECT id, EMBED(text) AS e FROM src)"
+        "SELECT id, e IS NULL AS missing, e[1] AS first FROM (SELECT id, EMBED(text) AS e FROM src)"
     )
     optimized = plan.split("== Optimized Execution Plan ==")[-1]
     assert len(re.findall(r"\bEMBED\(", optimized)) == 1, optimized

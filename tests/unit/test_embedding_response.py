@@ -99,8 +99,7 @@ class ArrayEmbedder(Embedder):
 
     def embed_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         return [
-            np.array([np.nan if "NAN" in t else len(t), 1, 2, 3], dtype=np.float32)
-            for t in texts
+            np.array([np.nan if "NAN" in t else len(t), 1, 2, 3], dtype=np.float32) for t in texts
         ]
 
 
