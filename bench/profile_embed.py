@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     head = {
         "case": case.label,
         "rows/s": result.rows_per_s,
+        # GIL seconds in the summaries span the whole run (imports, JVM start): compare them
+        # with this window, first provider call to last answer
+        "provider window s": result.rows / result.rows_per_s if result.rows_per_s else None,
         "calls": result.calls,
         "failed": result.failed,
         "wrong": result.wrong,
