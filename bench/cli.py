@@ -48,7 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["embeddings", "completions", "completions-rpm", "cache", "lookup", "pipeline"],
+        choices=[
+            "embeddings",
+            "completions",
+            "completions-rpm",
+            "completions-tpm",
+            "cache",
+            "lookup",
+            "pipeline",
+        ],
         help="run only these groups (repeatable)",
     )
 

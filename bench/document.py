@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 
+from flink_rag_bench.contenders import MAX_TOKENS
 from flink_rag_bench.report import markdown_table, targets, targets_markdown
 from flink_rag_bench.runner import Result
 from flink_rag_bench.scenarios import Profile
@@ -35,8 +36,14 @@ NOTES = """\
   used here. It retries 429s and 5xx (`retry-num` default 100) and lost no row under the RPM
   limit, but a single unparseable response body fails the whole job
   (`OpenAIInvalidDataException`, seen with the load server's `badjson` fault).
-- **LLM_COMPLETE +rpm** is LLM_COMPLETE with `flink-rag.llm.requests-per-minute` set to the
-  provider's limit (client-side limiter); plain LLM_COMPLETE relies on the SDK's retries only.
+- Under a rate limit the load server answers like OpenAI: `x-ratelimit-{limit,remaining,reset}-
+  {requests,tokens}` on every answer, `retry-after`/`retry-after-ms` on a 429. **LLM_COMPLETE**
+  (`adaptive-concurrency` on, the default) paces its calls from those headers and halves its
+  calls in flight on a 429 (AIMD); **LLM_COMPLETE fixed** is the same job with
+  `flink-rag.llm.adaptive-concurrency=false`: `concurrency` calls in flight and the SDK's
+  retries only. Under a TPM limit, **limit/s** is TPM/60 ÷ the tokens the server charged per
+  call (prompt + max_tokens), so it holds for both contenders; **429s** per **calls** (the
+  successes) is the number the targets bound.
 - Python UDFs run in real worker processes (`_python_worker_execution_mode=process`),
   parallelism 1, JVM heap 512 MB, default bundle size (1000 rows).
 - Peak RSS is the whole process tree of the benchmark (driver, JVM, Python workers) without
@@ -60,16 +67,12 @@ WHY_MISSED = {
         "bundle only, so the pool drains at the end of each bundle."
     ),
     "LLM_COMPLETE under an RPM limit": (
-        "rows failed after the SDK's retries and `flink-rag.llm.rate-limit-wait` seconds of "
-        "waiting out 429s; raise `rate-limit-wait` or lower the input rate."
+        "see the measured share and 429s per success; rows that fail did so after the SDK's "
+        "retries and `flink-rag.llm.rate-limit-wait` seconds of waiting out 429s."
     ),
-    "LLM_COMPLETE +rpm under an RPM limit": (
-        "the client-side limiter (pyrate-limiter, rpm/60 per second and rpm per minute, per "
-        "worker) lost no row but throttles below the provider's own bucket: its slots and the "
-        "server's refill drift apart, the provider still answers 429, and the rate-limit "
-        "waits then come on top of the limiter's. Without the option LLM_COMPLETE reaches the "
-        "limit with no failed row, so leave `requests-per-minute` unset unless a hard "
-        "client-side cap is needed."
+    "LLM_COMPLETE under a TPM limit": (
+        "see the measured share and 429s per success; rows that fail did so after the SDK's "
+        "retries and `flink-rag.llm.rate-limit-wait` seconds of waiting out 429s."
     ),
 }
 
@@ -102,7 +105,12 @@ def machine() -> dict[str, str]:
 
 
 def settings(profile: Profile) -> list[str]:
-    e, c, r = profile.embed_provider, profile.chat_provider, profile.rpm_provider
+    e, c, r, t = (
+        profile.embed_provider,
+        profile.chat_provider,
+        profile.rpm_provider,
+        profile.tpm_provider,
+    )
     return [
         f"profile `{profile.name}`; concurrency settings {list(profile.concurrencies)}",
         f"embeddings: latency {e.latency_ms:g} ms + {e.item_cost_ms:g} ms per input; "
@@ -111,6 +119,9 @@ def settings(profile: Profile) -> list[str]:
         "(at the highest concurrency; fewer at lower ones)",
         f"completions under a rate limit: latency {r.latency_ms:g} ms, RPM {r.rpm:g} "
         f"(bucket of {r.burst_seconds:g} s); rows {profile.rpm_rows}",
+        f"completions under a token limit: latency {t.latency_ms:g} ms, TPM {t.tpm or 0:g} "
+        f"(bucket of {t.burst_seconds:g} s; a call is charged its prompt + max_tokens "
+        f"{MAX_TOKENS} at admission, as OpenAI estimates it); rows {profile.rpm_rows}",
         f"vector lookup: {list(profile.lookup_docs)} documents (64 dims, scan mode), up to "
         f"{profile.lookups} lookups, fewer on bigger stores",
         f"pipeline: {profile.pipeline_events} affected passengers, cancellations written at once",
