@@ -146,13 +146,13 @@ def _limit_target(results: Sequence[Result], group: str, what: str) -> Target:
         met = met and share >= LIMIT_SHARE and _per_success(r) <= MAX_429_PER_SUCCESS
         met = met and not failed
         parts.append(
-            f"{share:.0%} of the limit, {_per_success(r):.2f} 429/success, failed={failed}"
+            f"{share:.1%} of the limit, {_per_success(r):.2f} 429/success, failed={failed}"
         )
     anchors = [*_ok(results, group, "ML_PREDICT"), *_ok(results, group, "LLM_COMPLETE fixed")]
     for a in anchors:
         share = a.rows_per_s / a.limit_per_s if a.rows_per_s and a.limit_per_s else 0.0
         parts.append(
-            f"{a.contender}: {share:.0%}, {_per_success(a):.2f} 429/success, "
+            f"{a.contender}: {share:.1%}, {_per_success(a):.2f} 429/success, "
             f"failed={a.failed + a.wrong}"
         )
     return Target(name, goal, "; ".join(parts), met)

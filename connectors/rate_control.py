@@ -10,9 +10,11 @@ caller runs them in its executor threads like the rest of the sync client):
   what this client sent after it. Every attempt - the SDK's own retries included - reserves
   its cost (1 request, its estimated tokens) and waits until its reservation is covered, so
   calls leave at the provider's refill rate instead of in bursts that it answers with 429.
-- **Calls in flight** (AIMD): a 429 halves the limit (at most once per cool-down), each
-  success adds 1/limit (one per round trip), between `min-concurrency` and `concurrency`. It
-  is what remains against a provider that sends `retry-after` but no `x-ratelimit-*` headers.
+- **Calls in flight** (AIMD): a 429 without `x-ratelimit-*` headers halves the limit (at most
+  once per cool-down), each success adds 1/limit (one per round trip), between
+  `min-concurrency` and `concurrency`: the control against a provider that sends only
+  `retry-after`. A 429 with the headers re-synchronises the buckets instead, and pacing
+  shrinks what is sent.
 
 A 429's `retry-after-ms`/`retry-after` closes a gate for every thread until it has passed, so
 the other calls do not hammer while the SDK's retry waits. Why hand-written: pyrate-limiter
@@ -194,10 +196,9 @@ class RateController:
         now = self._clock()
         sent_at = getattr(self._local, "sent_at", None) or now
         with self._lock:
-            for name in DIMENSIONS:
-                self._sync(name, headers, sent_at, now)
+            synced = [self._sync(name, headers, sent_at, now) for name in DIMENSIONS]
             if status == 429:
-                self._on_rate_limited(retry_after_s(headers), now)
+                self._on_rate_limited(retry_after_s(headers), now, paced=any(synced))
             elif status < 400:
                 self._latency_s += 0.2 * ((now - sent_at) - self._latency_s)
                 if self._limit < self.max_limit:
@@ -205,28 +206,39 @@ class RateController:
                     self.metrics.observe(f"{self.prefix}_concurrency_limit", self._limit)
                     self._lock.notify()
 
-    def _sync(self, name: str, headers: Mapping[str, str], sent_at: float, now: float) -> None:
+    def _sync(self, name: str, headers: Mapping[str, str], sent_at: float, now: float) -> bool:
         try:
             per_minute = float(headers[f"x-ratelimit-limit-{name}"])
             remaining = float(headers[f"x-ratelimit-remaining-{name}"])
         except (KeyError, ValueError):
-            return
+            return False
         if per_minute <= 0:
-            return
+            return False
         rate = per_minute / 60.0
         reset = parse_duration(headers.get(f"x-ratelimit-reset-{name}"))
-        # capacity: what is left plus what refills until the bucket is full again
+        # Capacity: what is left plus what refills until the bucket is full again. `remaining`
+        # is rounded down, so the largest such sum seen is the closest to the truth.
         capacity = max(1.0, remaining + reset * rate) if reset is not None else per_minute
         bucket = self._buckets.get(name)
-        if bucket is None:
+        if bucket is None or bucket.rate != rate:
             bucket = self._buckets[name] = Bucket(rate, capacity, remaining, now)
-        bucket.rate, bucket.capacity = rate, max(capacity, 1.0)
-        bucket.sync(remaining, sent_at, now)
+        bucket.capacity = max(bucket.capacity, capacity)
+        level = remaining
+        if reset is not None:
+            # The fraction `remaining` drops, from the time to full (often finer than 1 call).
+            level = min(remaining + 1.0, max(remaining, bucket.capacity - reset * rate))
+        bucket.sync(level, sent_at, now)
+        return True
 
-    def _on_rate_limited(self, retry_after: float | None, now: float) -> None:
+    def _on_rate_limited(self, retry_after: float | None, now: float, paced: bool) -> None:
         self.metrics.incr(f"{self.prefix}_rate_limited_seen")
         if retry_after is not None:
             self._gate_until = max(self._gate_until, now + min(retry_after, MAX_PACING_WAIT_S))
+        if paced:
+            # The 429 came with the bucket's state, now re-synchronised: pacing slows the
+            # sends. Halving the calls in flight as well could leave fewer than rate x
+            # latency of them, below the limit the provider just told us.
+            return
         cool_down = max(self._latency_s, retry_after or 0.0)
         if now - self._last_decrease >= cool_down and self._limit > self.min_limit:
             self._limit = max(float(self.min_limit), self._limit / 2)

@@ -134,6 +134,18 @@ def test_a_response_resyncs_and_counts_what_was_sent_after_it() -> None:
     assert bucket.level == pytest.approx(5.0)
 
 
+def test_the_reset_time_gives_the_fraction_that_remaining_rounds_away() -> None:
+    rc, clock = controller()
+    one_call(rc, clock, 200, rpm_headers(600, 9, "0ms"))  # full: capacity at least 9
+    one_call(rc, clock, 200, rpm_headers(600, 9, "10ms"))  # 9 left, full in 10 ms: cap 9.1
+    rc._local.sent_at = clock.now
+    rc.after_response(200, rpm_headers(600, 2, "650ms"))  # 2 left; 6.5 missing of 9.1
+    bucket = rc.bucket("requests")
+    assert bucket is not None
+    assert bucket.capacity == pytest.approx(9.1)
+    assert bucket.level == pytest.approx(2.6)  # not the rounded-down 2
+
+
 def test_token_cost_of_a_call_is_paced_by_the_token_bucket() -> None:
     rc, clock = controller()
     headers = {
@@ -165,6 +177,15 @@ def test_429_halves_the_limit_once_per_cool_down_and_successes_grow_it_back() ->
     assert rc.limit == 16
     assert metrics.counters["llm_rate_limited_seen"] == 13
     assert metrics.values["llm_concurrency_limit"][-1] == 16
+
+
+def test_a_429_with_rate_headers_paces_instead_of_halving() -> None:
+    rc, clock = controller(max_limit=16)
+    one_call(rc, clock, 429, {**rpm_headers(600, 0, "1s"), "retry-after-ms": "100"})
+    assert rc.limit == 16
+    bucket = rc.bucket("requests")
+    assert bucket is not None and bucket.rate == pytest.approx(10.0)
+    assert one_call(rc, clock, 200, rpm_headers(600, 0, "1s")) == pytest.approx(0.1)
 
 
 def test_retry_after_closes_the_gate_for_every_thread() -> None:
