@@ -128,6 +128,28 @@ def settings(profile: Profile) -> list[str]:
     ]
 
 
+GENERATED_SECTIONS = (
+    "## Settings",
+    "## Results",
+    "## Targets",
+    "## Throughput vs concurrency",
+    "## How to read this",
+)
+
+
+def kept_sections(old: str) -> str:
+    """The `## ` sections of an earlier BENCHMARKS.md that `render` does not write (e.g. the
+    vector-search runs), in their order, so a regeneration keeps them."""
+    kept: list[str] = []
+    keep = False
+    for line in old.splitlines():
+        if line.startswith("## "):
+            keep = line.strip() not in GENERATED_SECTIONS
+        if keep:
+            kept.append(line)
+    return ("\n" + "\n".join(kept).rstrip() + "\n") if kept else ""
+
+
 def render(
     results: Sequence[Result],
     profile: Profile,

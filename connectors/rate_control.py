@@ -94,11 +94,14 @@ class Bucket:
         self.sends.append((now + wait, cost))
         return wait
 
-    def sync(self, remaining: float, sent_at: float, now: float) -> None:
+    def sync(self, remaining: float, sent_at: float, now: float, lower_only: bool = False) -> None:
         """The provider had `remaining` when it admitted a request sent at `sent_at`."""
         later = sum(cost for at, cost in self.sends if at > sent_at)
-        level = min(self.capacity, remaining + max(0.0, now - sent_at) * self.rate)
-        self.level, self.stamp = level - later, now
+        level = min(self.capacity, remaining + max(0.0, now - sent_at) * self.rate) - later
+        if lower_only:
+            self.refill(now)
+            level = min(level, self.level)
+        self.level, self.stamp = level, now
 
 
 class RateController:
@@ -196,7 +199,7 @@ class RateController:
         now = self._clock()
         sent_at = getattr(self._local, "sent_at", None) or now
         with self._lock:
-            synced = [self._sync(name, headers, sent_at, now) for name in DIMENSIONS]
+            synced = [self._sync(name, headers, sent_at, now, status) for name in DIMENSIONS]
             if status == 429:
                 self._on_rate_limited(retry_after_s(headers), now, paced=any(synced))
             elif status < 400:
@@ -206,7 +209,9 @@ class RateController:
                     self.metrics.observe(f"{self.prefix}_concurrency_limit", self._limit)
                     self._lock.notify()
 
-    def _sync(self, name: str, headers: Mapping[str, str], sent_at: float, now: float) -> bool:
+    def _sync(
+        self, name: str, headers: Mapping[str, str], sent_at: float, now: float, status: int
+    ) -> bool:
         try:
             per_minute = float(headers[f"x-ratelimit-limit-{name}"])
             remaining = float(headers[f"x-ratelimit-remaining-{name}"])
@@ -227,7 +232,9 @@ class RateController:
         if reset is not None:
             # The fraction `remaining` drops, from the time to full (often finer than 1 call).
             level = min(remaining + 1.0, max(remaining, bucket.capacity - reset * rate))
-        bucket.sync(level, sent_at, now)
+        # A 429 only ever lowers the copy: the token its attempt did not take is already
+        # spoken for by the calls queued behind it (raising the level there doubled a send).
+        bucket.sync(level, sent_at, now, lower_only=status == 429)
         return True
 
     def _on_rate_limited(self, retry_after: float | None, now: float, paced: bool) -> None:

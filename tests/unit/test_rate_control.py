@@ -188,6 +188,23 @@ def test_a_429_with_rate_headers_paces_instead_of_halving() -> None:
     assert one_call(rc, clock, 200, rpm_headers(600, 0, "1s")) == pytest.approx(0.1)
 
 
+def test_a_429_never_raises_the_copy_of_the_bucket() -> None:
+    rc, clock = controller()
+    one_call(rc, clock, 200, rpm_headers(600, 0, "1s"))
+    for _ in range(3):  # three calls queued behind each other: 0.1, 0.2, 0.3 s
+        now = clock.now
+        rc.before_send()
+        clock.now = now
+    bucket = rc.bucket("requests")
+    assert bucket is not None
+    queued = bucket.level
+    # an earlier attempt comes back 429 saying 0.9 left: its token is the queued calls' already
+    rc._local.sent_at = clock.now
+    rc.after_response(429, rpm_headers(600, 0, "10ms"))
+    assert bucket.level <= queued
+    assert rc.limit == 16
+
+
 def test_retry_after_closes_the_gate_for_every_thread() -> None:
     rc, clock = controller()
     one_call(rc, clock, 429, {"retry-after-ms": "400", "retry-after": "1"})
