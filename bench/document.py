@@ -34,7 +34,9 @@ NOTES = """\
   dispatcher (`maxRequestsPerHost = 5`). It sends one HTTP request per row for embeddings.
   Its `api-key` has to be written into the SQL text; only a dummy key for the load server is
   used here. It retries 429s and 5xx (`retry-num` default 100) and lost no row under the RPM
-  limit, but a single unparseable response body fails the whole job
+  limit, but under the TPM limit its job can fail with `RateLimitException` once its
+  client's retries run out (the row's `status`), and a single unparseable response body fails
+  the whole job
   (`OpenAIInvalidDataException`, seen with the load server's `badjson` fault).
 - Under a rate limit the load server answers like OpenAI: `x-ratelimit-{limit,remaining,reset}-
   {requests,tokens}` on every answer, `retry-after`/`retry-after-ms` on a 429. **LLM_COMPLETE**
@@ -67,12 +69,20 @@ WHY_MISSED = {
         "bundle only, so the pool drains at the end of each bundle."
     ),
     "LLM_COMPLETE under an RPM limit": (
-        "see the measured share and 429s per success; rows that fail did so after the SDK's "
-        "retries and `flink-rag.llm.rate-limit-wait` seconds of waiting out 429s."
+        "LLM_COMPLETE paces its calls to the provider's refill rate, so a stall of the "
+        "worker or of the load server (same 2 shared cores) longer than the 0.1 s bucket "
+        "loses tokens that a client retrying all the time (ML_PREDICT, LLM_COMPLETE fixed) "
+        "picks up, so the share falls with the machine's load average (in the header). "
+        "Rows that fail did so after the SDK's retries and "
+        "`flink-rag.llm.rate-limit-wait` seconds of waiting out 429s."
     ),
     "LLM_COMPLETE under a TPM limit": (
-        "see the measured share and 429s per success; rows that fail did so after the SDK's "
-        "retries and `flink-rag.llm.rate-limit-wait` seconds of waiting out 429s."
+        "LLM_COMPLETE paces its calls to the provider's refill rate, so a stall of the "
+        "worker or of the load server (same 2 shared cores) longer than the 0.1 s bucket "
+        "loses tokens that a client retrying all the time (ML_PREDICT, LLM_COMPLETE fixed) "
+        "picks up, so the share falls with the machine's load average (in the header). "
+        "Rows that fail did so after the SDK's retries and "
+        "`flink-rag.llm.rate-limit-wait` seconds of waiting out 429s."
     ),
 }
 
