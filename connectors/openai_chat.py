@@ -116,13 +116,13 @@ class ChatClient:
         if self._pool is not None:
             return
         s = self.settings
-        if s.adaptive_concurrency:
-            # Fed by the responses' rate-limit headers through the client's event hooks; an
-            # injected client has none, so only its 429s' slots adapt (AIMD without pacing).
-            self._rate = RateController(
-                s.concurrency, s.min_concurrency, s.rate_limit_wait_s, self.metrics, "llm"
-            )
         if self._client is None:
+            if s.adaptive_concurrency:
+                # Fed through the event hooks of the client made here (an injected client has
+                # none, so it runs without): headers and 429s of every attempt.
+                self._rate = RateController(
+                    s.concurrency, s.min_concurrency, s.rate_limit_wait_s, self.metrics, "llm"
+                )
             self._api_key = resolve_api_key(s.api_key, s.api_key_env, s.base_url, "llm")
             self._client = create_client(
                 base_url=s.base_url,

@@ -251,3 +251,21 @@ def test_estimated_tokens_count_characters_and_the_completion_budget() -> None:
     assert estimated_tokens(messages, 256) == 3 + 256
     assert estimated_tokens(messages, None) == 3
     assert estimated_tokens("not a list", 10) == 10
+
+
+def test_the_options_are_read_and_validated_from_job_parameters() -> None:
+    from flink_rag.connectors.errors import ConfigError
+    from flink_rag.connectors.settings import LlmSettings
+
+    assert LlmSettings.from_options({}, {}).adaptive_concurrency is True
+    built = LlmSettings.from_options({"adaptive-concurrency": "false", "min-concurrency": "4"}, {})
+    assert (built.adaptive_concurrency, built.min_concurrency) == (False, 4)
+    with pytest.raises(ConfigError, match=r"flink-rag\.llm\.min-concurrency"):
+        LlmSettings.from_options({"min-concurrency": "0"}, {})
+    with pytest.raises(ConfigError, match=r"flink-rag\.llm\.adaptive-concurrency"):
+        LlmSettings.from_options({"adaptive-concurrency": "sometimes"}, {})
+
+
+def test_min_concurrency_above_concurrency_is_capped() -> None:
+    rc = RateController(max_limit=4, min_limit=10)
+    assert (rc.min_limit, rc.max_limit, rc.limit) == (4, 4, 4)
