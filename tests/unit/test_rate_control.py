@@ -120,9 +120,12 @@ def test_a_response_resyncs_and_counts_what_was_sent_after_it() -> None:
     sent_a = clock.now
     # B goes out 10 ms later from another thread; then A's answer says 5 left after A
     rc._local.sent_at = None
-    other = threading.Thread(
-        target=lambda: (setattr(clock, "now", sent_a + 0.01), rc.before_send())
-    )
+
+    def send_b() -> None:
+        clock.now = sent_a + 0.01
+        rc.before_send()
+
+    other = threading.Thread(target=send_b)
     other.start()
     other.join()
     clock.now = sent_a + 0.1
