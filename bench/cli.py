@@ -48,7 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["embeddings", "completions", "completions-rpm", "cache", "lookup", "pipeline"],
+        choices=[
+            "embeddings",
+            "completions",
+            "completions-rpm",
+            "completions-tpm",
+            "cache",
+            "lookup",
+            "pipeline",
+        ],
         help="run only these groups (repeatable)",
     )
 
@@ -103,6 +111,8 @@ def _write(results, profile, machine, command, started, output: Path, chart: Pat
     written = write_chart(results, chart, f"flink-rag bench ({profile.name})")
     chart_ref = _relative(written, output.parent) if written else None
     text = document.render(results, profile, machine, command, chart_ref, started)
+    if output.is_file():  # sections written by other tools survive a regeneration
+        text += document.kept_sections(output.read_text(encoding="utf-8"))
     output.write_text(text, encoding="utf-8")
     print(f"wrote {output}" + (f", {written}" if written else ""))
 

@@ -29,6 +29,8 @@ SYSTEM_PROMPT = "Answer briefly."
 EMBED_MODEL = "bench-embedding"
 CHAT_MODEL = "bench-chat"
 DIMENSIONS = 256
+# LLM_COMPLETE's default max-tokens, sent by both contenders: a TPM limit charges it per call.
+MAX_TOKENS = 256
 
 
 Prepared = tuple[Any, str, Any, tuple[tuple[str, str], ...]]  # t_env, query, check, sink
@@ -137,7 +139,7 @@ def _native_env(base_url: str, task: str) -> Any:
             "CREATE MODEL bench_model INPUT (text STRING) OUTPUT (answer STRING) WITH ("
             f"'provider' = 'openai', 'endpoint' = '{base_url}/chat/completions', "
             f"'api-key' = '{DUMMY_API_KEY}', 'model' = '{CHAT_MODEL}', "
-            f"'system-prompt' = '{SYSTEM_PROMPT}')"
+            f"'system-prompt' = '{SYSTEM_PROMPT}', 'max-tokens' = '{MAX_TOKENS}')"
         )
     return t_env
 
@@ -200,6 +202,7 @@ def _ours_env(
         "flink-rag.llm.model": CHAT_MODEL,
         "flink-rag.llm.api-key-env": API_KEY_ENV,
         "flink-rag.llm.concurrency": str(concurrency),
+        "flink-rag.llm.max-tokens": str(MAX_TOKENS),
     }
     # Throughput runs measure provider calls: no answer cache unless the case asks for one.
     conf["flink-rag.embed.cache-dir"] = cache_dir or "off"

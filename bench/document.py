@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 
+from flink_rag_bench.contenders import MAX_TOKENS
 from flink_rag_bench.report import markdown_table, targets, targets_markdown
 from flink_rag_bench.runner import Result
 from flink_rag_bench.scenarios import Profile
@@ -52,6 +53,23 @@ NOTES = """\
   profile. The load server held its GIL for 1.2-2.1 s of CPU in those runs, the worker(s)
   for 2.9-10 s including ~1.6 s of imports per worker: on this shared 2-core machine the
   CPU of client, JVM and server together is what is left.
+- Native ML_PREDICT (flink-model-openai 2.3.0) keeps at most **5 requests in flight per host**
+  whatever `max-concurrent-operations` says: its OpenAI client uses OkHttp's default
+  dispatcher (`maxRequestsPerHost = 5`). It sends one HTTP request per row for embeddings.
+  Its `api-key` has to be written into the SQL text; only a dummy key for the load server is
+  used here. It retries 429s and 5xx (`retry-num` default 100) and lost no row under the RPM
+  limit, but under the TPM limit its job can fail with `RateLimitException` once its
+  client's retries run out (the row's `status`), and a single unparseable response body fails
+  the whole job
+  (`OpenAIInvalidDataException`, seen with the load server's `badjson` fault).
+- Under a rate limit the load server answers like OpenAI: `x-ratelimit-{limit,remaining,reset}-
+  {requests,tokens}` on every answer, `retry-after`/`retry-after-ms` on a 429. **LLM_COMPLETE**
+  (`adaptive-concurrency` on, the default) paces its calls from those headers and halves its
+  calls in flight on a 429 (AIMD); **LLM_COMPLETE fixed** is the same job with
+  `flink-rag.llm.adaptive-concurrency=false`: `concurrency` calls in flight and the SDK's
+  retries only. Under a TPM limit, **limit/s** is TPM/60 ÷ the tokens the server charged per
+  call (prompt + max_tokens), so it holds for both contenders; **429s** per **calls** (the
+  successes) is the number the targets bound.
 - Python UDFs run in real worker processes (`_python_worker_execution_mode=process`),
   parallelism 1, JVM heap 512 MB, default bundle size (1000 rows).
 - Peak RSS is the whole process tree of the benchmark (driver, JVM, Python workers) without
@@ -83,16 +101,20 @@ WHY_MISSED = {
         "bundle only, so the pool drains at the end of each bundle."
     ),
     "LLM_COMPLETE under an RPM limit": (
-        "rows failed after the SDK's retries and `flink-rag.llm.rate-limit-wait` seconds of "
-        "waiting out 429s; raise `rate-limit-wait` or lower the input rate."
+        "LLM_COMPLETE paces its calls to the provider's refill rate, so a stall of the "
+        "worker or of the load server (same 2 shared cores) longer than the 0.1 s bucket "
+        "loses tokens that a client retrying all the time (ML_PREDICT, LLM_COMPLETE fixed) "
+        "picks up, so the share falls with the machine's load average (in the header). "
+        "Rows that fail did so after the SDK's retries and "
+        "`flink-rag.llm.rate-limit-wait` seconds of waiting out 429s."
     ),
-    "LLM_COMPLETE +rpm under an RPM limit": (
-        "the client-side limiter (pyrate-limiter, rpm/60 per second and rpm per minute, per "
-        "worker) lost no row but throttles below the provider's own bucket: its slots and the "
-        "server's refill drift apart, the provider still answers 429, and the rate-limit "
-        "waits then come on top of the limiter's. Without the option LLM_COMPLETE reaches the "
-        "limit with no failed row, so leave `requests-per-minute` unset unless a hard "
-        "client-side cap is needed."
+    "LLM_COMPLETE under a TPM limit": (
+        "LLM_COMPLETE paces its calls to the provider's refill rate, so a stall of the "
+        "worker or of the load server (same 2 shared cores) longer than the 0.1 s bucket "
+        "loses tokens that a client retrying all the time (ML_PREDICT, LLM_COMPLETE fixed) "
+        "picks up, so the share falls with the machine's load average (in the header). "
+        "Rows that fail did so after the SDK's retries and "
+        "`flink-rag.llm.rate-limit-wait` seconds of waiting out 429s."
     ),
 }
 
@@ -125,7 +147,12 @@ def machine() -> dict[str, str]:
 
 
 def settings(profile: Profile) -> list[str]:
-    e, c, r = profile.embed_provider, profile.chat_provider, profile.rpm_provider
+    e, c, r, t = (
+        profile.embed_provider,
+        profile.chat_provider,
+        profile.rpm_provider,
+        profile.tpm_provider,
+    )
     return [
         f"profile `{profile.name}`; concurrency settings {list(profile.concurrencies)}",
         f"embeddings: latency {e.latency_ms:g} ms + {e.item_cost_ms:g} ms per input; "
@@ -135,10 +162,35 @@ def settings(profile: Profile) -> list[str]:
         "(at the highest concurrency; fewer at lower ones)",
         f"completions under a rate limit: latency {r.latency_ms:g} ms, RPM {r.rpm:g} "
         f"(bucket of {r.burst_seconds:g} s); rows {profile.rpm_rows}",
+        f"completions under a token limit: latency {t.latency_ms:g} ms, TPM {t.tpm or 0:g} "
+        f"(bucket of {t.burst_seconds:g} s; a call is charged its prompt + max_tokens "
+        f"{MAX_TOKENS} at admission, as OpenAI estimates it); rows {profile.rpm_rows}",
         f"vector lookup: {list(profile.lookup_docs)} documents (64 dims, scan mode), up to "
         f"{profile.lookups} lookups, fewer on bigger stores",
         f"pipeline: {profile.pipeline_events} affected passengers, cancellations written at once",
     ]
+
+
+GENERATED_SECTIONS = (
+    "## Settings",
+    "## Results",
+    "## Targets",
+    "## Throughput vs concurrency",
+    "## How to read this",
+)
+
+
+def kept_sections(old: str) -> str:
+    """The `## ` sections of an earlier BENCHMARKS.md that `render` does not write (e.g. the
+    vector-search runs), in their order, so a regeneration keeps them."""
+    kept: list[str] = []
+    keep = False
+    for line in old.splitlines():
+        if line.startswith("## "):
+            keep = line.strip() not in GENERATED_SECTIONS
+        if keep:
+            kept.append(line)
+    return ("\n" + "\n".join(kept).rstrip() + "\n") if kept else ""
 
 
 def render(

@@ -1,9 +1,10 @@
 """Deterministic OpenAI-compatible HTTP server for benchmarks and fault tests.
 
 Serves `POST /v1/embeddings`, `POST /v1/chat/completions` and `GET /v1/models` on loopback
-with a configurable per-request latency and per-item cost, RPM/TPM limits answered with
-429 + Retry-After, and a deterministic fault schedule (see `faults.py`). Counters are
-exposed at `GET /stats` and by `LoadServer.stats()`; `POST /admin/reset` clears them and
+with a configurable per-request latency and per-item cost, RPM/TPM limits answered the way
+OpenAI answers them (`x-ratelimit-*` headers on every answer, 429 + Retry-After), and a
+deterministic fault schedule (see `faults.py`). Counters are exposed at `GET /stats` and by
+`LoadServer.stats()`; `POST /admin/reset` clears them and
 `POST /admin/config` changes the knobs of a running server (one server for every contender).
 
 Transport: the stdlib ThreadingHTTPServer, one thread per connection. Handlers spend their
@@ -154,7 +155,10 @@ class _Handler(BaseHTTPRequestHandler):
             return _Reply(429, _error_body("injected rate limit", "rate_limit_exceeded"), hdrs)
         prompt = "\n".join(texts) if path == EMBEDDINGS else fake.prompt_text(messages)
         prompt_tokens = sum(fake.estimate_tokens(t) for t in texts) or fake.estimate_tokens(prompt)
-        decision = backend.limiter.acquire(prompt_tokens)
+        # The TPM bucket is charged at admission the way OpenAI estimates a request: prompt
+        # tokens plus the completion it may produce (max_tokens), not the tokens it will use.
+        charged = prompt_tokens + _completion_budget(body) if path == CHAT else prompt_tokens
+        decision = backend.limiter.acquire(charged)
         if not decision.allowed:
             with backend.lock:
                 backend.stats.rate_limited += 1
@@ -179,6 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
             completion_tokens, items = fake.estimate_tokens(answer), 1
             payload = _chat_payload(model, answer, prompt_tokens, completion_tokens)
         with backend.lock:
+            backend.stats.charged_tokens += charged
             backend.stats.items[path] += items
             backend.stats.prompt_tokens += prompt_tokens
             backend.stats.completion_tokens += completion_tokens
@@ -190,6 +195,14 @@ class _Reply:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def _completion_budget(body: dict[str, Any]) -> int:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 0
 
 
 def _dumps(obj: Any) -> bytes:

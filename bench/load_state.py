@@ -45,6 +45,7 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    charged_tokens: int = 0  # what admitted requests took from the TPM bucket
     rate_limited: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -69,6 +70,7 @@ class Stats:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "tokens": self.prompt_tokens + self.completion_tokens,
+            "charged_tokens": self.charged_tokens,
             "in_flight": self.in_flight,
             "authorization_sha256": self.authorization_sha256,
             "max_in_flight": self.max_in_flight,

@@ -38,7 +38,10 @@ CONTENDER_NAMES = {
     ("completions", "native"): "ML_PREDICT",
     ("completions-rpm", "ours"): "LLM_COMPLETE",
     ("completions-rpm", "native"): "ML_PREDICT",
-    ("completions-rpm", "ours-rpm"): "LLM_COMPLETE +rpm",
+    ("completions-rpm", "ours-fixed"): "LLM_COMPLETE fixed",
+    ("completions-tpm", "ours"): "LLM_COMPLETE",
+    ("completions-tpm", "native"): "ML_PREDICT",
+    ("completions-tpm", "ours-fixed"): "LLM_COMPLETE fixed",
     ("cache", "ours"): "LLM_COMPLETE replay",
     ("lookup", "ours"): "VECTOR_LOOKUP",
     ("pipeline", "ours"): "rebooking",
@@ -69,11 +72,16 @@ class Result:
         return asdict(self)
 
 
-def limit_for(case: Case) -> float | None:
+def limit_for(case: Case, stats: dict[str, Any] | None = None) -> float | None:
+    """Rows/s the provider allows; under a TPM limit from what the server charged per call."""
     if case.group == "embeddings":
         return embed_limit(case.concurrency, case.provider)
-    if case.group in ("completions", "completions-rpm", "cache"):
-        return call_limit(case.concurrency, case.provider)
+    if case.group in ("completions", "completions-rpm", "completions-tpm", "cache"):
+        limit = call_limit(case.concurrency, case.provider)
+        if case.provider.tpm and stats and stats.get("ok_requests"):
+            per_call = stats["charged_tokens"] / stats["ok_requests"]
+            limit = min(limit, case.provider.tpm / 60.0 / per_call)
+        return limit
     return None
 
 
@@ -84,6 +92,7 @@ def _prepare(
         ("embeddings", "native"): contenders.native_embed,
         ("completions", "native"): contenders.native_complete,
         ("completions-rpm", "native"): contenders.native_complete,
+        ("completions-tpm", "native"): contenders.native_complete,
     }
     if (case.group, case.contender) in table:
         return table[(case.group, case.contender)](base_url, case.rows, case.concurrency, salt)
@@ -91,8 +100,8 @@ def _prepare(
         extra = {**(case.plan.options(case.concurrency) if case.plan else {}), **(extra or {})}
         return contenders.ours_embed(base_url, case.rows, case.concurrency, salt, cache_dir, extra)
     extra = dict(extra or {})
-    if case.contender == "ours-rpm" and case.provider.rpm:
-        extra["flink-rag.llm.requests-per-minute"] = str(int(case.provider.rpm))
+    if case.contender == "ours-fixed":
+        extra["flink-rag.llm.adaptive-concurrency"] = "false"
     return contenders.ours_complete(base_url, case.rows, case.concurrency, salt, cache_dir, extra)
 
 
@@ -140,7 +149,7 @@ def measure(
         contender=CONTENDER_NAMES[(case.group, case.contender)],
         rows=outcome.rows,
         rows_per_s=(ok_rows / window) if window else None,
-        limit_per_s=limit_for(case),
+        limit_per_s=limit_for(case, stats),
         failed=outcome.failed,
         wrong=outcome.wrong,
         calls=stats["ok_requests"],

@@ -57,8 +57,9 @@ class EmbedPlan:
 
 @dataclass(frozen=True)
 class Case:
-    group: str  # embeddings | completions | completions-rpm | lookup | pipeline | cache
-    contender: str  # ours | native | ours-rpm (ours told the RPM limit)
+    # embeddings | completions | completions-rpm | completions-tpm | lookup | pipeline | cache
+    group: str
+    contender: str  # ours | native | ours-fixed (ours with adaptive-concurrency off)
     rows: int
     concurrency: int = 16
     provider: Provider = field(default_factory=Provider)
@@ -73,7 +74,7 @@ class Case:
             return f"lookup docs={self.docs}" + (" filtered" if self.filtered else "")
         p = self.provider
         text = f"{self.group} c={self.concurrency} latency={p.latency_ms:g}ms"
-        return text + (f" rpm={p.rpm:g}" if p.rpm else "")
+        return text + (f" rpm={p.rpm:g}" if p.rpm else "") + (f" tpm={p.tpm:g}" if p.tpm else "")
 
 
 def call_limit(concurrency: int, provider: Provider, items_per_call: int = 1) -> float:
@@ -104,10 +105,11 @@ class Profile:
     embed_provider: Provider
     chat_provider: Provider
     rpm_provider: Provider
-    rpm_rows: dict[str, int]
+    rpm_rows: dict[str, int]  # per contender, also under the TPM limit
     lookup_docs: tuple[int, ...]
     lookups: int
     pipeline_events: int
+    tpm_provider: Provider = field(default_factory=Provider)
     groups: frozenset[str] | None = None  # None: every group
     # Embeddings: the load server alone for this long before EMBED, and the job options of
     # the tuned EMBED row (the plain EMBED row runs with Flink's defaults).
@@ -131,9 +133,13 @@ class Profile:
                 rows = scaled_rows(self.chat_rows[who], c, self.concurrencies[-1])
                 out.append(Case("completions", who, rows, c, self.chat_provider))
         main_c = self.concurrencies[-1]
-        for who in ("native", "ours", "ours-rpm"):
-            rows = self.rpm_rows["native" if who == "native" else "ours"]
-            out.append(Case("completions-rpm", who, rows, main_c, self.rpm_provider))
+        for group, provider in (
+            ("completions-rpm", self.rpm_provider),
+            ("completions-tpm", self.tpm_provider),
+        ):
+            for who in ("native", "ours", "ours-fixed"):
+                rows = self.rpm_rows["native" if who == "native" else "ours"]
+                out.append(Case(group, who, rows, main_c, provider))
         out.append(
             Case("cache", "ours", min(300, self.chat_rows["ours"]), main_c, self.chat_provider)
         )
@@ -159,6 +165,7 @@ PROFILES = {
         chat_provider=Provider(latency_ms=10),
         rpm_provider=Provider(latency_ms=10, rpm=1200, burst_seconds=0.1),
         rpm_rows={"native": 20, "ours": 20},
+        tpm_provider=Provider(latency_ms=10, tpm=320_000, burst_seconds=0.1),
         lookup_docs=(200,),
         lookups=20,
         pipeline_events=0,
@@ -173,6 +180,7 @@ PROFILES = {
         chat_provider=Provider(latency_ms=100),
         rpm_provider=Provider(latency_ms=100, rpm=1800, burst_seconds=0.1),
         rpm_rows={"native": 300, "ours": 300},
+        tpm_provider=Provider(latency_ms=100, tpm=480_000, burst_seconds=0.1),
         lookup_docs=(1000, 10000),
         lookups=100,
         pipeline_events=100,
@@ -186,6 +194,7 @@ PROFILES = {
         chat_provider=Provider(latency_ms=100),
         rpm_provider=Provider(latency_ms=100, rpm=1800, burst_seconds=0.1),
         rpm_rows={"native": 600, "ours": 900},
+        tpm_provider=Provider(latency_ms=100, tpm=480_000, burst_seconds=0.1),
         lookup_docs=(1000, 10000, 100000),
         lookups=200,
         pipeline_events=500,

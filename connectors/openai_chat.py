@@ -27,6 +27,7 @@ from flink_rag.connectors.openai_http import (
     wait_out_rate_limits,
 )
 from flink_rag.connectors.outage import wait_out_outages
+from flink_rag.connectors.rate_control import RateController, estimated_tokens
 from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
 from flink_rag.connectors.settings import LlmSettings
 from flink_rag.connectors.structured_output import (
@@ -89,6 +90,7 @@ class ChatClient:
         self._pool: ThreadPoolExecutor | None = None
         self._api_key: str | None = None
         self._limiter: Any = None
+        self._rate: RateController | None = None
         # With "auto", None until the first structured call has probed the server.
         self._style: str | None = None
         self._style_lock = threading.Lock()
@@ -96,7 +98,7 @@ class ChatClient:
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable before or after open(); the worker opens its own client and pool."""
-        state = {**self.__dict__, "_client": None, "_pool": None, "_limiter": None}
+        state = {**self.__dict__, "_client": None, "_pool": None, "_limiter": None, "_rate": None}
         state.update(_cache=None, _api_key=None)
         del state["_style_lock"], state["_open_lock"]
         return state
@@ -115,6 +117,12 @@ class ChatClient:
             return
         s = self.settings
         if self._client is None:
+            if s.adaptive_concurrency:
+                # Fed through the event hooks of the client made here (an injected client has
+                # none, so it runs without): headers and 429s of every attempt.
+                self._rate = RateController(
+                    s.concurrency, s.min_concurrency, s.rate_limit_wait_s, self.metrics, "llm"
+                )
             self._api_key = resolve_api_key(s.api_key, s.api_key_env, s.base_url, "llm")
             self._client = create_client(
                 base_url=s.base_url,
@@ -123,6 +131,7 @@ class ChatClient:
                 max_retries=s.max_retries,
                 metrics=self.metrics,
                 prefix="llm",
+                rate=self._rate,
             )
         self._pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="llm")
         if self._cache is None:
@@ -241,7 +250,10 @@ class ChatClient:
         try:
             response = wait_out_outages(
                 lambda: wait_out_rate_limits(
-                    lambda: self._create(body, schema), s.rate_limit_wait_s, self.metrics, "llm"
+                    lambda: self._paced_create(body, schema),
+                    s.rate_limit_wait_s,
+                    self.metrics,
+                    "llm",
                 ),
                 s.outage_wait_s,
                 self.metrics,
@@ -286,6 +298,14 @@ class ChatClient:
         elif text is None:
             error = "the model gave no answer text"
         return Completion(text, error, prompt_tokens, completion_tokens, latency)
+
+    def _paced_create(self, body: dict[str, Any], schema: dict[str, Any] | None) -> Any:
+        """`_create` holding one of the calls in flight the provider's rate limits allow."""
+        if self._rate is None:
+            return self._create(body, schema)
+        tokens = estimated_tokens(body["messages"], body.get("max_tokens"))
+        with self._rate.slot(tokens):
+            return self._create(body, schema)
 
     def _create(self, body: dict[str, Any], schema: dict[str, Any] | None) -> Any:
         """One SDK call (with the SDK's retries); negotiates the structured output style."""

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from flink_rag.connectors.errors import ConfigError, ProviderError
 from flink_rag.connectors.metrics import Metrics
+from flink_rag.connectors.rate_control import RateController
 
 # Servers on this machine (llama.cpp, vLLM, Ollama) ignore the key but the SDK requires one.
 LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"
@@ -65,8 +66,13 @@ def create_client(
     max_retries: int,
     metrics: Metrics,
     prefix: str,
+    rate: RateController | None = None,
 ) -> Any:
-    """An `openai.OpenAI` counting retries and 429s as `<prefix>_retries`, `_rate_limited`."""
+    """An `openai.OpenAI` counting retries and 429s as `<prefix>_retries`, `_rate_limited`.
+
+    With `rate`, every attempt (the SDK's retries too) is paced by it and feeds it the
+    response's rate-limit headers.
+    """
     import openai
 
     def on_request(request: Any) -> None:
@@ -76,10 +82,14 @@ def create_client(
             retry = 0
         if retry > 0:
             metrics.incr(f"{prefix}_retries")
+        if rate is not None:
+            rate.before_send()
 
     def on_response(response: Any) -> None:
         if response.status_code == 429:
             metrics.incr(f"{prefix}_rate_limited")
+        if rate is not None:
+            rate.after_response(response.status_code, response.headers)
 
     http_client = openai.DefaultHttpxClient(
         event_hooks={"request": [on_request], "response": [on_response]}

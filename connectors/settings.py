@@ -256,6 +256,10 @@ class LlmSettings(Section):
     # timeouts) before it gets an error: an outage delays answers instead of failing them.
     outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
     requests_per_minute: PositiveInt | None = Field(None, alias="requests-per-minute")
+    # Calls in flight adapt to the provider's rate-limit headers and 429s, between
+    # min-concurrency and concurrency (see connectors/rate_control.py).
+    adaptive_concurrency: bool = Field(True, alias="adaptive-concurrency")
+    min_concurrency: PositiveInt = Field(1, alias="min-concurrency")
     rate_limit_wait_s: Annotated[float, Field(ge=0)] = Field(
         DEFAULT_RATE_LIMIT_WAIT_S, alias="rate-limit-wait"
     )

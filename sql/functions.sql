@@ -40,7 +40,9 @@
 --   flink-rag.llm.*    base-url, model, api-key-env, temperature, max-tokens, seed, timeout,
 --                      max-retries, concurrency, on-error, cache-dir, requests-per-minute,
 --                      rate-limit-wait, structured-output (auto|json_schema|json_object),
---                      cache-max-bytes, outage-wait (s an outage is waited out, default 120)
+--                      cache-max-bytes, outage-wait (s an outage is waited out, default 120),
+--                      adaptive-concurrency (true: calls in flight follow the provider's
+--                      rate-limit headers and 429s), min-concurrency (default 1)
 --   flink-rag.store.<name>.*  database, collection, index, path, mode (auto|atlas|scan),
 --                      similarity, filter-fields, fields, content-field, num-candidates,
 --                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.request
 
@@ -161,6 +162,50 @@ def test_rpm_limit_answers_429_with_headers(server: LoadServer) -> None:
     assert headers["x-ratelimit-limit-requests"] == "60"
     assert headers["x-ratelimit-remaining-requests"] == "0"
     assert server.stats()["rate_limited"] == 1
+
+
+# OpenAI's duration format: `20ms`, `1s`, `1.5s`, `6m0s`.
+_DURATION = re.compile(r"^(\d+ms|\d+(\.\d+)?s|\d+m\d+s)$")
+_RATE_HEADERS = [
+    f"x-ratelimit-{kind}-{dim}"
+    for kind in ("limit", "remaining", "reset")
+    for dim in ("requests", "tokens")
+]
+
+
+def test_every_answer_carries_openai_rate_limit_headers(server: LoadServer) -> None:
+    server.configure(rpm=600, tpm=6000, burst_seconds=1.0)  # holds 10 requests, 100 tokens
+    body = {"model": "m", "messages": [{"role": "user", "content": "abcdefgh"}], "max_tokens": 40}
+    status, headers, _ = _post_json(server.base_url + "/chat/completions", body)
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert status == 200
+    assert set(_RATE_HEADERS) <= set(headers)
+    assert headers["x-ratelimit-limit-requests"] == "600"
+    assert headers["x-ratelimit-limit-tokens"] == "6000"
+    assert headers["x-ratelimit-remaining-requests"] == "9"
+    # charged at admission like OpenAI: prompt (2 tokens) + max_tokens (40)
+    assert headers["x-ratelimit-remaining-tokens"] == "58"
+    for dim in ("requests", "tokens"):
+        assert _DURATION.match(headers[f"x-ratelimit-reset-{dim}"]), headers
+    assert "retry-after" not in headers
+    assert server.stats()["charged_tokens"] == 42
+
+
+def test_a_tpm_429_says_when_the_tokens_are_back(server: LoadServer) -> None:
+    server.configure(tpm=600, burst_seconds=6.0)  # 10 tokens/s, holds 60
+    body = {"model": "m", "messages": [{"role": "user", "content": "abcd"}], "max_tokens": 50}
+    assert _post_json(server.base_url + "/chat/completions", body)[0] == 200  # 51 taken
+    status, headers, err = _post_json(server.base_url + "/chat/completions", body)
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert status == 429
+    assert err["error"]["type"] == "rate_limit_exceeded"
+    assert headers["x-ratelimit-remaining-tokens"] == "9"
+    assert "x-ratelimit-limit-requests" not in headers  # no RPM limit configured
+    wait_ms = int(headers["retry-after-ms"])
+    assert 4100 <= wait_ms <= 4300  # 42 missing tokens at 10/s
+    assert headers["retry-after"] == "5"  # whole seconds, rounded up
+    reset = headers["x-ratelimit-reset-tokens"]  # until the bucket is full again: ~5.1 s
+    assert _DURATION.match(reset) and 4.9 <= float(reset.removesuffix("s")) <= 5.1, reset
 
 
 def test_sdk_waits_as_told_by_retry_after(server: LoadServer) -> None:
