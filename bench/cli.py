@@ -48,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["embeddings", "completions", "completions-rpm", "cache", "lookup", "pipeline"],
+        choices=[
+            *("embeddings", "completions", "completions-rpm", "cache"),
+            *("lookup", "pipeline", "paced"),
+        ],
         help="run only these groups (repeatable)",
     )
 
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     if args.only:
         profile = replace(profile, groups=frozenset(args.only))
-    needs_store = any(c.group in ("lookup", "pipeline") for c in profile.cases())
+    needs_store = any(c.group in ("lookup", "pipeline", "paced") for c in profile.cases())
     lookup = None
     if needs_store and udfs_available() is None:
         lookup = LookupBench().start()  # before the first JVM: workers inherit MONGODB_URI

@@ -34,7 +34,7 @@ class Provider:
 
 @dataclass(frozen=True)
 class Case:
-    group: str  # embeddings | completions | completions-rpm | lookup | pipeline | cache
+    group: str  # embeddings | completions | completions-rpm | lookup | pipeline | paced | cache
     contender: str  # ours | native | ours-rpm (ours told the RPM limit)
     rows: int
     concurrency: int = 16
@@ -111,6 +111,8 @@ class Profile:
                 out.append(Case("lookup", "ours", n, 1, Provider(0), docs, filtered))
         if self.pipeline_events:
             out.append(Case("pipeline", "ours", self.pipeline_events, main_c, self.chat_provider))
+            # Latency versus load: paced cancellations, one job, phases of 1/10/50 events/s.
+            out.append(Case("paced", "ours", 0, 64, self.chat_provider))
         return out
 
 
