@@ -61,9 +61,14 @@ class PipelineRun:
 
 @contextmanager
 def running_pipeline(
-    case: Case, server: LoadServerProcess, bookings_per_flight: int = 4
+    case: Case,
+    server: LoadServerProcess,
+    bookings_per_flight: int = 4,
+    flink_options: dict[str, str] | None = None,
 ) -> Iterator[PipelineRun]:
-    """Load documents and CRM topics, submit sql/rebooking.sql, cancel it on exit."""
+    """Load documents and CRM topics, submit sql/rebooking.sql, cancel it on exit.
+
+    `flink_options` (e.g. `python.fn-execution.bundle.time`) are set before the job's SQL."""
     from flink_rag.airline import dataset, kafka_io, rebooking
     from flink_rag.local.session import shared_stack
 
@@ -120,11 +125,21 @@ def running_pipeline(
         }
         flights = [f for f in data.flights if by_flight.get(f["flight_id"])]
         submitted = time.time()
-        job = rebooking.submit(params, options=options)
+        job = rebooking.submit(
+            params, register=lambda t_env: _register(t_env, options, flink_options or {})
+        )
         try:
             yield PipelineRun(bootstrap, names, flights, by_flight, submitted)
         finally:
             job.cancel().result()
+
+
+def _register(t_env: Any, options: dict[str, str], flink_options: dict[str, str]) -> None:
+    from flink_rag.airline import flink_job
+
+    for key, value in flink_options.items():
+        t_env.get_config().set(key, value)
+    flink_job.run_file(t_env, "functions.sql", {}, options)
 
 
 def measure_pipeline(case: Case, server: LoadServerProcess) -> list[Result]:
