@@ -66,8 +66,16 @@ WHY_MISSED = {
     "LLM_COMPLETE vs in-flight/latency": (
         "met at 4 and 16 calls in flight; at 64 (640 calls/s) CPU is the limit on this "
         "shared 2-core machine: each call costs the Python worker about a millisecond in the "
-        "openai SDK and the load server answers in Python too. Calls also overlap within a "
-        "bundle only, so the pool drains at the end of each bundle."
+        "openai SDK and the load server answers in Python too. The async operation drains its "
+        "calls at the end of each bundle, and PyFlink 2.3's async operation starts one timer "
+        "thread per row for table.exec.async-scalar.timeout."
+    ),
+    "per-row latency at low load": (
+        "PyFlink hands a Python operator's rows to Flink only when its bundle ends, and the "
+        "rebooking chain has several Python operators: at the default bundle time (1 s) each "
+        "adds up to a second. A 100 ms bundle time brings the 1 event/s case near the model's "
+        "latency but ends bundles so often that 10 and 50 events/s back up (each end drains "
+        "the calls in flight). Measured on a machine with a load average of ~20 on 2 cores."
     ),
     "LLM_COMPLETE under an RPM limit": (
         "rows failed after the SDK's retries and `flink-rag.llm.rate-limit-wait` seconds of "

@@ -22,7 +22,7 @@
 --
 -- Reads nothing, writes nothing: it only adds temporary system functions to the session.
 --
--- PyFlink 2.3.0 caveats: a vectorized function (EMBED*, LLM_COMPLETE*) needs at least one
+-- PyFlink 2.3.0 caveats: a vectorized function (EMBED*, VECTOR_LOOKUP_JSON) needs at least one
 -- column argument - a call on literals only (EMBED('text')) fails in Flink's Arrow writer;
 -- and TableResult.collect() in Python cannot read a ROW holding a NULL array, so select its
 -- fields (r.embedding, r.error) rather than the whole EMBED_RESULT row.
