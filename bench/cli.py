@@ -56,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "cache",
             "lookup",
             "pipeline",
+            "paced",
         ],
         help="run only these groups (repeatable)",
     )
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     if args.only:
         profile = replace(profile, groups=frozenset(args.only))
-    needs_store = any(c.group in ("lookup", "pipeline") for c in profile.cases())
+    needs_store = any(c.group in ("lookup", "pipeline", "paced") for c in profile.cases())
     lookup = None
     if needs_store and udfs_available() is None:
         lookup = LookupBench().start()  # before the first JVM: workers inherit MONGODB_URI

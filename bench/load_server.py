@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import re
 import signal
 import socket
 import threading
@@ -35,6 +36,7 @@ from flink_rag_bench.load_state import Backend, ServerConfig
 
 EMBEDDINGS = "/v1/embeddings"
 CHAT = "/v1/chat/completions"
+PROMPT_LATENCY = re.compile(r"\blatency_ms=(\d+)")
 BROKEN_JSON = b'{"object": "list", "data": [{"object": "embedding", "embe'
 
 
@@ -165,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
             msg = f"Rate limit reached; please try again in {decision.retry_after_s:.3f}s."
             return _Reply(429, _error_body(msg, "rate_limit_exceeded"), decision.headers)
         delay = config.latency_ms + config.item_cost_ms * len(texts)
+        asked = PROMPT_LATENCY.search(prompt) if config.prompt_latency and path == CHAT else None
+        if asked is not None:
+            delay = float(asked.group(1))
         backend.sleep((config.timeout_sleep_s * 1000 if fault == "timeout" else delay) / 1000)
         if fault == "badjson":
             return _Reply(200, BROKEN_JSON, decision.headers)
@@ -307,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault", action="append", default=[], help="KIND:WHEN[:match=TEXT]")
     p.add_argument("--timeout-sleep-s", type=float, default=defaults.timeout_sleep_s)
     p.add_argument("--fault-retry-after-ms", type=int, default=defaults.fault_retry_after_ms)
+    p.add_argument("--prompt-latency", action="store_true", help="honour latency_ms=N in prompts")
     return p
 
 

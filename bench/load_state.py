@@ -25,6 +25,9 @@ class ServerConfig:
     faults: tuple[str, ...] = ()
     timeout_sleep_s: float = 30.0  # how long a `timeout` fault sleeps before answering
     fault_retry_after_ms: int = 100  # Retry-After of an injected 429
+    # A chat prompt holding `latency_ms=N` is answered after N ms instead of latency_ms: a
+    # per-request latency spread chosen by the test or bench that writes the prompts.
+    prompt_latency: bool = False
 
     def with_changes(self, changes: dict[str, Any]) -> ServerConfig:
         known = {f.name for f in fields(self)}

@@ -208,6 +208,7 @@ def handlers(bench: LookupBench | None) -> dict[str, Any]:
     """Groups that need the private MongoDB stand-in; without it they report `skipped`."""
     if bench is None:
         return {}
+    from flink_rag_bench.paced import measure_paced
     from flink_rag_bench.pipeline import measure_pipeline
 
-    return {"lookup": bench.measure, "pipeline": measure_pipeline}
+    return {"lookup": bench.measure, "pipeline": measure_pipeline, "paced": measure_paced}

@@ -45,6 +45,7 @@ CONTENDER_NAMES = {
     ("cache", "ours"): "LLM_COMPLETE replay",
     ("lookup", "ours"): "VECTOR_LOOKUP",
     ("pipeline", "ours"): "rebooking",
+    ("paced", "ours"): "rebooking",
 }
 
 
@@ -67,6 +68,10 @@ class Result:
     status: str = "ok"  # ok | skipped: ... | error: ...
     extra: str = ""
     concurrency: int = 0
+    # Per-row latency cases: event -> answer percentiles and the per-row target, seconds.
+    p50_s: float | None = None
+    p99_s: float | None = None
+    target_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -270,7 +275,7 @@ def run_profile(
         progress(f"-- {case.label} [{CONTENDER_NAMES[(case.group, case.contender)]}]")
         if case.group in handlers:
             results += handlers[case.group](case, server)
-        elif case.group in ("lookup", "pipeline"):
+        elif case.group in ("lookup", "pipeline", "paced"):
             results.append(_empty(case, "skipped: not wired in this run"))
         elif case.contender == "ceiling":
             results.append(measure_ceiling(case, server))

@@ -57,7 +57,8 @@ class EmbedPlan:
 
 @dataclass(frozen=True)
 class Case:
-    # embeddings | completions | completions-rpm | completions-tpm | lookup | pipeline | cache
+    # embeddings | completions | completions-rpm | completions-tpm | lookup | pipeline | paced
+    # | cache
     group: str
     contender: str  # ours | native | ours-fixed (ours with adaptive-concurrency off)
     rows: int
@@ -150,6 +151,8 @@ class Profile:
                 out.append(Case("lookup", "ours", n, 1, Provider(0), docs, filtered))
         if self.pipeline_events:
             out.append(Case("pipeline", "ours", self.pipeline_events, main_c, self.chat_provider))
+            # Latency versus load: paced cancellations, one job, phases of 1/10/50 events/s.
+            out.append(Case("paced", "ours", 0, 64, self.chat_provider))
         return out
 
 

@@ -13,13 +13,16 @@
 --       (PyFlink cannot nest a vectorized function inside a Python table function)
 --   LLM_COMPLETE(prompt [, system])   -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms>
 --   LLM_COMPLETE_JSON(prompt, system, json_schema) -> same ROW, answer validated against the schema
+--       (both async: calls in flight = min('table.exec.async-scalar.max-concurrent-operations',
+--       default 10, and 'flink-rag.llm.concurrency'); keep 'table.exec.async-scalar.timeout'
+--       (default 3 min; a timeout fails the job) above the row's own outage/rate-limit waits)
 --   RAG_PROMPT(template, context_json, budget_tokens) -> STRING
 --   CHUNK(doc_id, text, max_tokens, overlap)
 --       -> TABLE(chunk_id, position, content, tokens, error)   (LATERAL TABLE; ids <doc_id>#<n>)
 --
 -- Reads nothing, writes nothing: it only adds temporary system functions to the session.
 --
--- PyFlink 2.3.0 caveats: a vectorized function (EMBED*, LLM_COMPLETE*) needs at least one
+-- PyFlink 2.3.0 caveats: a vectorized function (EMBED*, VECTOR_LOOKUP_JSON) needs at least one
 -- column argument - a call on literals only (EMBED('text')) fails in Flink's Arrow writer;
 -- and TableResult.collect() in Python cannot read a ROW holding a NULL array, so select its
 -- fields (r.embedding, r.error) rather than the whole EMBED_RESULT row.
