@@ -9,7 +9,6 @@ gets an error text, or the job fails with on-error=fail.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -170,12 +169,6 @@ class ChatClient:
         """One answer; never raises for the row's own problem (only with on-error=fail)."""
         self.open()
         return self._complete(ChatRequest(prompt, system, schema))
-
-    async def complete_async(self, request: ChatRequest) -> Completion:
-        """One answer awaited on the caller's event loop; the call runs on the client's pool
-        (`concurrency` threads), so at most that many run at once per worker."""
-        self.open()
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._complete, request)
 
     def complete_many(self, requests: Sequence[ChatRequest | str | None]) -> list[Completion]:
         """Answers in input order, computed `concurrency` at a time."""

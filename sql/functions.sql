@@ -13,9 +13,6 @@
 --       (PyFlink cannot nest a vectorized function inside a Python table function)
 --   LLM_COMPLETE(prompt [, system])   -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms>
 --   LLM_COMPLETE_JSON(prompt, system, json_schema) -> same ROW, answer validated against the schema
---       (both async: calls in flight = min('table.exec.async-scalar.max-concurrent-operations',
---       default 10, and 'flink-rag.llm.concurrency'); keep 'table.exec.async-scalar.timeout'
---       (default 3 min; a timeout fails the job) above the row's own outage/rate-limit waits)
 --   RAG_PROMPT(template, context_json, budget_tokens) -> STRING
 --   CHUNK(doc_id, text, max_tokens, overlap)
 --       -> TABLE(chunk_id, position, content, tokens, error)   (LATERAL TABLE; ids <doc_id>#<n>)

@@ -62,10 +62,6 @@ SET 'execution.checkpointing.interval' = '10 s';
 -- passenger costs one LLM call and both topics see the same answer.
 SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
 SET 'table.exec.state.ttl' = '${STATE_HORIZON}';
--- LLM_COMPLETE_JSON is async: rows in flight per worker (match flink-rag.llm.concurrency), and a
--- timeout (it fails the job) above a row's own outage and rate-limit waits.
-SET 'table.exec.async-scalar.max-concurrent-operations' = '64';
-SET 'table.exec.async-scalar.timeout' = '10 min';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.collection' = 'flights';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.filter-fields' = 'origin,destination,departure_ts,seats_left,cabins';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.fields' = 'departure_time,arrival_time,seats_left';

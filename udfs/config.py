@@ -132,10 +132,6 @@ def listed_stores(context: Any) -> tuple[str, ...]:
     return JobConfig.of(context).listed_stores()
 
 
-LLM_CONCURRENCY = "flink-rag.llm.concurrency"
-ASYNC_IN_FLIGHT = "table.exec.async-scalar.max-concurrent-operations"
-
-
 def configure(t_env: Any, options: Mapping[str, str]) -> None:
     """Set `flink-rag.*` options (full keys) as per-key job parameters, after validating them.
 
@@ -151,13 +147,6 @@ def configure(t_env: Any, options: Mapping[str, str]) -> None:
     validate(merged)
     for key, value in options.items():
         conf.set(job_parameter_key(str(key)), str(value))
-    llm_concurrency = options.get(LLM_CONCURRENCY)
-    mirrored = getattr(t_env, "_flink_rag_mirrored_in_flight", False)
-    if llm_concurrency is not None and (mirrored or conf.get(ASYNC_IN_FLIGHT, None) is None):
-        # LLM_COMPLETE's rows in flight are bounded by Flink's async option too: one knob here,
-        # unless the job set Flink's option itself.
-        conf.set(ASYNC_IN_FLIGHT, str(llm_concurrency))
-        t_env._flink_rag_mirrored_in_flight = True
     t_env._flink_rag_options = merged
 
 

@@ -1,33 +1,24 @@
-"""LLM_COMPLETE and LLM_COMPLETE_JSON: async scalar functions, one row per call.
+"""LLM_COMPLETE and LLM_COMPLETE_JSON: vectorized (pandas) UDFs over `ChatClient.complete_many`.
 
-Each row's call starts when the row reaches the worker and its answer leaves as soon as it and
-the rows before it are answered (Flink keeps the input order), instead of with its whole
-bundle. Calls in flight per worker are bounded by the smaller of Flink's
-`table.exec.async-scalar.max-concurrent-operations` (rows queued in the operation, default 10)
-and `flink-rag.llm.concurrency` (threads making the HTTP calls, default 64): set both.
-The row goes through `ChatClient`'s single-row path, so validation, the response cache, the
-metrics and the rate-limit/outage waits are the ones of every other caller.
+The rows of a batch are answered by overlapping calls (`flink-rag.llm.concurrency` threads per
+worker), results in input order, each computed from its own row only. Async Python UDFs are
+not used: PyFlink 2.3.0 returns some rows computed on another row's input (FLINK-39532).
 Both return ROW<text, error, prompt_tokens, completion_tokens, latency_ms>; a failed row has
 text NULL (or the raw invalid answer) and error set, unless `flink-rag.llm.on-error=fail`.
-
-PyFlink 2.3.0 hands async functions other rows' inputs (FLINK-39532); `async_operation`
-fixes that in the worker (see there).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from pyflink.common import Row
+import pandas as pd
 from pyflink.table import DataTypes
-from pyflink.table.udf import AsyncScalarFunction, FunctionContext, udf
+from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
-from ..connectors.errors import ProviderError
-from ..connectors.openai_chat import ChatClient, ChatRequest, Completion
-from . import async_operation, config, flink_metrics
-
-async_operation.install()  # at import: the worker imports us before it binds process_element
+from flink_rag.connectors.openai_chat import ChatClient, ChatRequest, Completion
+from flink_rag.udfs import config, flink_metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,57 +33,78 @@ COMPLETION_ROW = DataTypes.ROW(
 )
 
 
-def completion_row(completion: Completion) -> Row:
-    """The ROW result of one completion (NULL fields stay NULL)."""
-    c = completion
-    return Row(c.text, c.error, c.prompt_tokens, c.completion_tokens, c.latency_ms)
+def completions_frame(completions: Sequence[Completion]) -> pd.DataFrame:
+    """The ROW columns; object dtype so NULLs survive (pandas' nullable Int dtypes do not
+    convert to Arrow inside PyFlink)."""
+
+    def column(values: list) -> pd.Series:
+        return pd.Series(values, dtype=object)
+
+    return pd.DataFrame(
+        {
+            "text": column([c.text for c in completions]),
+            "error": column([c.error for c in completions]),
+            "prompt_tokens": column([c.prompt_tokens for c in completions]),
+            "completion_tokens": column([c.completion_tokens for c in completions]),
+            "latency_ms": column([c.latency_ms for c in completions]),
+        }
+    )
 
 
-class _Complete(AsyncScalarFunction):
+def _values(column: Any, n: int) -> list:
+    """A column's values with pandas' missing markers as None.
+
+    A SQL literal argument (e.g. the system prompt) arrives as one scalar, not a Series, and an
+    omitted optional argument as None: both are repeated for every row.
+    """
+    if not isinstance(column, pd.Series):
+        return [_none_if_missing(column)] * n
+    return [_none_if_missing(v) for v in column]
+
+
+def _none_if_missing(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def _rows(*columns: Any) -> int:
+    """The batch size: the length of the first column that is a Series."""
+    return next((len(c) for c in columns if isinstance(c, pd.Series)), 1)
+
+
+class _Complete(ScalarFunction):
     def open(self, function_context: FunctionContext) -> None:
         self._metrics = flink_metrics.from_context(function_context)
         settings = config.llm_settings(function_context)
-        self._client: ChatClient | None = ChatClient(settings, self._metrics)
+        self._client = ChatClient(settings, self._metrics)
         self._client.open()
         log.info("LLM_COMPLETE: model %s, concurrency %d", settings.model, settings.concurrency)
 
     def close(self) -> None:
         if getattr(self, "_client", None) is not None:
-            assert self._client is not None
             self._client.close()
             self._client = None
 
-    def on_bundle_end(self) -> None:
-        """Called on the bundle thread at the end of each bundle (see async_operation): push
-        the metrics, and fail the job there if a row failed with on-error=fail."""
-        metrics = getattr(self, "_metrics", None)
-        if metrics is not None:
-            metrics.flush()
-        failure, self._failure = getattr(self, "_failure", None), None
-        if failure is not None:
-            raise failure from None
-
-    async def _answer(self, request: ChatRequest) -> Row:
-        assert self._client is not None, "LLM_COMPLETE used before open()"
+    def _answer(self, requests: list[ChatRequest]) -> pd.DataFrame:
         try:
-            completion = await self._client.complete_async(request)
-        except ProviderError as err:  # on-error=fail
-            # Raised on the bundle thread instead: an exception from the coroutine reaches
-            # PyFlink 2.3's operation only as a missing row and a 3-minute async timeout.
-            self._failure = getattr(self, "_failure", None) or err
-            completion = Completion(None, str(err))
-        return completion_row(completion)
+            completions = self._client.complete_many(requests)
+        finally:
+            self._metrics.flush()
+        return completions_frame(completions)
 
 
 class Complete(_Complete):
-    async def eval(self, prompt: Any, system: Any = None) -> Row:
-        return await self._answer(ChatRequest(prompt, system))
+    def eval(self, prompts: Any, systems: Any = None) -> pd.DataFrame:
+        n = _rows(prompts, systems)
+        rows = zip(_values(prompts, n), _values(systems, n), strict=True)
+        return self._answer([ChatRequest(p, s) for p, s in rows])
 
 
 class CompleteJson(_Complete):
-    async def eval(self, prompt: Any, system: Any, schema: Any) -> Row:
-        return await self._answer(ChatRequest(prompt, system, schema))
+    def eval(self, prompts: Any, systems: Any, schemas: Any) -> pd.DataFrame:
+        n = _rows(prompts, systems, schemas)
+        rows = zip(_values(prompts, n), _values(systems, n), _values(schemas, n), strict=True)
+        return self._answer([ChatRequest(p, s, schema) for p, s, schema in rows])
 
 
-LLM_COMPLETE = udf(Complete(), result_type=COMPLETION_ROW)
-LLM_COMPLETE_JSON = udf(CompleteJson(), result_type=COMPLETION_ROW)
+LLM_COMPLETE = udf(Complete(), result_type=COMPLETION_ROW, func_type="pandas")
+LLM_COMPLETE_JSON = udf(CompleteJson(), result_type=COMPLETION_ROW, func_type="pandas")

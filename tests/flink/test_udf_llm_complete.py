@@ -3,7 +3,7 @@ server, in real Python worker processes.
 
 The server tags each answer with a marker of the prompt it received, so every output row can
 be checked against its own input - the property async Python UDFs break in PyFlink 2.3.0
-(FLINK-39532) unless the worker copies each row first (flink_rag.udfs.async_operation).
+(FLINK-39532) and the reason these functions overlap calls inside a pandas UDF instead.
 """
 
 from __future__ import annotations

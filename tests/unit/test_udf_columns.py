@@ -1,56 +1,44 @@
-"""How the UDFs build their ROW results, and the async operation adjustments they rely on."""
+"""How the pandas UDFs read their argument columns and build their ROW results."""
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 import pytest
 
 from flink_rag.connectors.openai_chat import Completion
 from flink_rag.sql.files import parse_set, split_statements
-from flink_rag.udfs import FUNCTIONS_SQL, async_operation
-from flink_rag.udfs.llm_complete import completion_row
+from flink_rag.udfs import FUNCTIONS_SQL
+from flink_rag.udfs.llm_complete import _rows, _values, completions_frame
 
 pytestmark = pytest.mark.unit
 
 
-def test_completion_row_keeps_nulls_as_nulls():
-    assert tuple(completion_row(Completion("a", None, 3, 4, 50))) == ("a", None, 3, 4, 50)
-    assert tuple(completion_row(Completion(None, "boom"))) == (None, "boom", None, None, None)
-    assert tuple(completion_row(Completion(None, None))) == (None,) * 5
+def test_literal_and_missing_arguments_are_repeated_per_row():
+    prompts = pd.Series(["a", None, "c"])
+    assert _rows(prompts, "system literal") == 3
+    assert _values(prompts, 3) == ["a", None, "c"]
+    assert _values("system literal", 3) == ["system literal"] * 3
+    assert _values(None, 3) == [None, None, None]
+    assert _values(pd.Series([math.nan, "x"]), 2) == [None, "x"]
 
 
-def test_row_snapshot_is_on_only_for_pyflink_releases_with_flink_39532():
-    assert async_operation.needs_row_snapshot((2, 3, 0))
-    assert async_operation.needs_row_snapshot((2, 2, 9))
-    assert not async_operation.needs_row_snapshot((2, 3, 1))
-    assert not async_operation.needs_row_snapshot((2, 4, 0))
-
-
-def test_llm_functions_are_async_with_the_operation_adjusted():
-    from pyflink.fn_execution.table.async_function.operations import (
-        AsyncScalarFunctionOperation,
+def test_completion_frame_keeps_nulls_as_nulls():
+    frame = completions_frame(
+        [Completion("a", None, 3, 4, 50), Completion(None, "boom"), Completion(None, None)]
     )
-    from pyflink.table.udf import AsyncScalarFunction
-
-    from flink_rag.udfs import llm_complete
-
-    assert isinstance(llm_complete.LLM_COMPLETE._func, AsyncScalarFunction)
-    assert isinstance(llm_complete.LLM_COMPLETE_JSON._func, AsyncScalarFunction)
-    assert getattr(AsyncScalarFunctionOperation, "_flink_rag_wrapped", False)
-
-
-def test_snapshot_wrapper_hands_the_operation_a_copy_of_the_reused_row():
-    seen: list[list] = []
-
-    class Operation:
-        def process_element(self, value):
-            seen.append(value)
-
-    reused = ["row 1"]
-    wrapped = async_operation._snapshot_row(Operation.process_element)
-    wrapped(Operation(), reused)
-    reused[0] = "row 2"  # what the Cython decoder does with its list
-    wrapped(Operation(), reused)
-    assert seen == [["row 1"], ["row 2"]]
+    assert list(frame.columns) == [
+        "text",
+        "error",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_ms",
+    ]
+    assert frame.iloc[0].tolist() == ["a", None, 3, 4, 50]
+    assert frame.iloc[1].tolist() == [None, "boom", None, None, None]
+    # pandas' nullable Int dtypes fail in PyFlink's Arrow conversion: object columns only.
+    assert all(str(dtype) == "object" for dtype in frame.dtypes)
 
 
 def test_functions_sql_registers_every_function_and_documents_valid_per_key_sets():
