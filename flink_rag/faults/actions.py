@@ -11,6 +11,7 @@ from flink_rag.faults.report import Fault
 
 CHECKPOINT_WAIT_S = 300.0  # a kill waits for a checkpoint to restore from
 RECOVERY_WAIT_S = 600.0
+RESTART_SETTLE_S = 5.0
 
 
 def _toggle(fault: Fault, llm: Any, mongo: Any, server: Any, on: bool) -> None:
@@ -50,7 +51,12 @@ def kill_and_recover(fault: Fault, cluster: SessionCluster, job_id: str) -> None
         lambda: cluster.restarts(job_id) > before and cluster.all_running(job_id),
         RECOVERY_WAIT_S,
     )
-    fault.note = f"{victim.removeprefix('flink-')} killed; job RUNNING again {back:.1f} s later"
+    fault.restarts = cluster.restarts(job_id) - before
+    fault.job_state = cluster.job_state(job_id)
+    fault.note = (
+        f"{victim.removeprefix('flink-')} killed; job RUNNING again {back:.1f} s later "
+        f"after {fault.restarts} restart(s)"
+    )
 
 
 def perform(
@@ -66,11 +72,16 @@ def perform(
     if fault.key == "tm-kill" and cluster is not None:
         kill_and_recover(fault, cluster, job_id)
     elif fault.key == "broker-restart":
+        before = cluster.restarts(job_id) if cluster is not None else 0
         back = restart_broker()
         fault.ended_wall = time.time()
         fault.note = f"broker stopped and answering again after {back:.1f} s"
         if cluster is not None:
-            fault.note += f"; job {cluster.job_state(job_id)}, restarts {cluster.restarts(job_id)}"
+            # Give a failure the broker caused time to show before reading the state.
+            stop.wait(RESTART_SETTLE_S)
+            fault.restarts = cluster.restarts(job_id) - before
+            fault.job_state = cluster.job_state(job_id)
+            fault.note += f"; job {fault.job_state}, {fault.restarts} restart(s)"
     else:
         _toggle(fault, llm, mongo, server, True)
         stop.wait(fault.seconds)

@@ -37,6 +37,9 @@ REQUEST_TIMEOUT_S = 5.0
 # broker restart; a job that cannot come back within them fails for good and says so.
 RESTART_ATTEMPTS = 20
 RESTART_DELAY = "3 s"
+# A killed TaskManager is declared lost after heartbeat.timeout (default 50 s); until then
+# the JobManager offers its dead slots and each restart attempt fails on them.
+HEARTBEATS = {"heartbeat.interval": "2000", "heartbeat.timeout": "15000"}
 
 
 class ClusterFaultError(FlinkRagError):
@@ -151,6 +154,7 @@ def session_cluster(taskmanagers: int, slots: int) -> Iterator[SessionCluster]:
             flink_taskmanagers=taskmanagers,
             flink_slots=slots,
             flink_python_executable=sys.executable,
+            flink_settings=dict(HEARTBEATS),
         )
         stack = Stack(config)
         try:

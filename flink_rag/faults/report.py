@@ -29,6 +29,8 @@ class Fault:
     ended_wall: float | None = None  # time.time() when it was lifted (a kill: when it hit)
     recovered_s: float | None = None  # from ended_wall to the next record written
     note: str = ""  # what the fault itself measured (job running again, broker back)
+    job_state: str | None = None  # the job's state (Flink REST) once the fault is over
+    restarts: int | None = None  # the job's restarts caused by this fault
 
 
 @dataclass

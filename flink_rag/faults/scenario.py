@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -34,7 +35,7 @@ from flink_rag.faults.report import AFTER_LLM, NOT_A_PASSENGER, Fault, Report
 DEFAULT_REPORT = Path("docs") / "FAULTS.md"
 GAP_S = 10.0  # between two faults
 FIRST_FAULT_S = 5.0  # after the job runs (and, on a session cluster, has a checkpoint)
-INSTANT_SLOT_S = 30.0  # how long the schedule plans for a kill or a restart
+INSTANT_SLOT_S = 20.0  # how long the schedule plans for a kill or a restart
 # key -> (name, seconds applied; None: --fault-seconds, 0: instant)
 FAULTS: dict[str, tuple[str, float | None]] = {
     "llm-cut": ("LLM endpoint cut", None),
@@ -79,6 +80,22 @@ def _schedule(args: argparse.Namespace) -> list[Fault]:
     return faults
 
 
+_ENV_SET = ("MONGODB_URI", "FLINK_RAG_BENCH_API_KEY")  # contenders.API_KEY_ENV
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    """Put back what the run set for its workers (a caller's later jobs must not use it)."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _say(started: float, what: str) -> None:
+    print(f"[{time.monotonic() - started:6.1f} s] {what}", file=sys.stderr, flush=True)
+
+
 def _span(faults: list[Fault]) -> float:
     """The planned length of the schedule, over which the waves are spread."""
     return FIRST_FAULT_S + sum((f.seconds or INSTANT_SLOT_S) + GAP_S for f in faults)
@@ -96,6 +113,16 @@ def _recoveries(faults: list[Fault], written_s: list[float]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    report = run_scenario(args)
+    text = report.markdown()
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(text, encoding="utf-8")
+    print(text)
+    return 0 if report.ok() else 1
+
+
+def run_scenario(args: argparse.Namespace) -> Report:
+    """Run the schedule and count; raises if a fault could not be applied or undone."""
     from flink_rag.airline import dataset, kafka_io, rebooking
     from flink_rag.airline.events import make_event
     from flink_rag.faults.actions import lift, perform
@@ -156,10 +183,12 @@ def run(args: argparse.Namespace) -> int:
                 "rebooking_dead_letter": dead_topic,
             },
         )
+        resources.callback(_restore_env, {k: os.environ.get(k) for k in _ENV_SET})
         os.environ.setdefault(contenders.API_KEY_ENV, contenders.DUMMY_API_KEY)
         # The workers read the store's URI from the environment: the proxy's. A session
         # cluster's TaskManagers take this environment when they start, so it is set first.
         os.environ["MONGODB_URI"] = f"mongodb://{mongo.listen}/?directConnection=true"
+        _say(started, "stack up, data loaded")
         cluster = (
             resources.enter_context(session_cluster(args.taskmanagers, args.slots))
             if session
@@ -203,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         if cluster is not None:
             cluster.wait_until("the job RUNNING", lambda: cluster.all_running(job_id), 300)
         t0 = time.monotonic()
+        _say(started, f"job {job_id} running")
         stop = threading.Event()
         errors: list[BaseException] = []
 
@@ -230,7 +260,9 @@ def run(args: argparse.Namespace) -> int:
                 if not at(next_at):
                     return
                 f.start_s = time.monotonic() - t0
+                _say(started, f"fault {f.key}")
                 perform(f, llm, mongo, server, cluster, job_id, stop)
+                _say(started, f"fault {f.key} over {f.note}")
                 next_at = time.monotonic() - t0 + GAP_S
 
         def guarded(target: Any) -> Any:
@@ -286,11 +318,7 @@ def run(args: argparse.Namespace) -> int:
     report.llm_calls = int(chat.get("200", 0))
     report.extra_llm_calls = report.llm_calls - answered
     report.wall_s = time.monotonic() - started
-    text = report.markdown()
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(text, encoding="utf-8")
-    print(text)
-    return 0 if report.ok() else 1
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

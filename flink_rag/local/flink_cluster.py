@@ -113,6 +113,7 @@ class FlinkCluster(Component):
             "python.executable": c.flink_python_executable or sys.executable,
             "python.client.executable": sys.executable,
             **MEMORY,
+            **c.flink_settings,
         }
 
     def client_env(self) -> dict[str, str]:
