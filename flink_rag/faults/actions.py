@@ -55,7 +55,7 @@ def kill_and_recover(fault: Fault, cluster: SessionCluster, job_id: str) -> None
     fault.job_state = cluster.job_state(job_id)
     fault.note = (
         f"{victim.removeprefix('flink-')} killed; job RUNNING again {back:.1f} s later "
-        f"after {fault.restarts} restart(s)"
+        f"after {fault.restarts} restore(s) from a checkpoint"
     )
 
 
@@ -81,7 +81,7 @@ def perform(
             stop.wait(RESTART_SETTLE_S)
             fault.restarts = cluster.restarts(job_id) - before
             fault.job_state = cluster.job_state(job_id)
-            fault.note += f"; job {fault.job_state}, {fault.restarts} restart(s)"
+            fault.note += f"; job {fault.job_state}, {fault.restarts} restore(s)"
     else:
         _toggle(fault, llm, mongo, server, True)
         stop.wait(fault.seconds)

@@ -87,14 +87,11 @@ class SessionCluster:
         return all(v["status"] == "RUNNING" for v in job["vertices"])
 
     def restarts(self, job_id: str) -> int:
-        """The job's `numRestarts` metric (0 before the first restart)."""
-        response = requests.get(
-            f"{self.rest}/jobs/{job_id}/metrics", params={"get": "numRestarts"},
-            timeout=REQUEST_TIMEOUT_S,
-        )  # fmt: skip
-        response.raise_for_status()
-        values = response.json()
-        return int(float(values[0]["value"])) if values else 0
+        """How often tasks of the job were restored from a checkpoint (the checkpoint
+        statistics' `restored` count). With region failover a lost TaskManager restarts
+        the regions it ran, which Flink 2.3's `numRestarts` metric (full restarts) omits."""
+        counts = self._get(f"/jobs/{job_id}/checkpoints").get("counts", {})
+        return int(counts.get("restored", 0))
 
     def completed_checkpoints(self, job_id: str) -> int:
         counts = self._get(f"/jobs/{job_id}/checkpoints").get("counts", {})

@@ -30,7 +30,7 @@ class Fault:
     recovered_s: float | None = None  # from ended_wall to the next record written
     note: str = ""  # what the fault itself measured (job running again, broker back)
     job_state: str | None = None  # the job's state (Flink REST) once the fault is over
-    restarts: int | None = None  # the job's restarts caused by this fault
+    restarts: int | None = None  # restores from a checkpoint this fault caused
 
 
 @dataclass
@@ -76,7 +76,7 @@ class Report:
             f"| duplicated keys as a table reader sees them | {self.duplicated_keys} |",
             f"| LLM calls | {self.llm_calls} |",
             f"| extra LLM calls | {self.extra_llm_calls} |",
-            f"| job restarts | {self.restarts} |",
+            f"| restores from a checkpoint (job or region restarts) | {self.restarts} |",
             f"| wall time | {self.wall_s:.0f} s |",
             "",
             "Dead letters by reason: "
