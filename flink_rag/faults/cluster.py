@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -140,9 +141,12 @@ class SessionCluster:
 
 
 @contextlib.contextmanager
-def session_cluster(taskmanagers: int, slots: int) -> Iterator[SessionCluster]:
+def session_cluster(
+    taskmanagers: int, slots: int, keep_logs: Path | None = None
+) -> Iterator[SessionCluster]:
     """A private session cluster, started with this process's environment (the workers read
-    their endpoints and secrets from it) and stopped at the end of the block."""
+    their endpoints and secrets from it) and stopped at the end of the block; its logs are
+    copied to `keep_logs` first, if given (the state dir is removed)."""
     with tempfile.TemporaryDirectory(prefix="flink-rag-faults-cluster-") as home:
         config = LocalConfig(
             home=Path(home),
@@ -161,6 +165,8 @@ def session_cluster(taskmanagers: int, slots: int) -> Iterator[SessionCluster]:
             yield SessionCluster(flink)
         finally:
             stack.down(["flink"])
+            if keep_logs is not None:
+                shutil.copytree(stack.state.logs_dir, keep_logs, dirs_exist_ok=True)
 
 
 def restart_broker(down_s: float = 5.0, timeout_s: float = 120.0) -> float:

@@ -31,6 +31,7 @@ class Fault:
     note: str = ""  # what the fault itself measured (job running again, broker back)
     job_state: str | None = None  # the job's state (Flink REST) once the fault is over
     restarts: int | None = None  # restores from a checkpoint this fault caused
+    window_restores: int | None = None  # restores from its start to the next fault's start
 
 
 @dataclass
@@ -82,20 +83,23 @@ class Report:
             "Dead letters by reason: "
             + (", ".join(f"`{r}` {n}" for r, n in sorted(self.dead_letters.items())) or "none"),
             "",
-            "| fault | starts at | lasts | next output after it | measured |",
-            "|---|---|---|---|---|",
+            "| fault | starts at | lasts | next output after it | restores | measured |",
+            "|---|---|---|---|---|---|",
         ]
         for f in self.faults:
             start = "-" if f.start_s is None else f"{f.start_s:.0f} s"
             rec = "-" if f.recovered_s is None else f"{f.recovered_s:.1f} s"
             lasts = "instant" if f.seconds == 0 else f"{f.seconds:g} s"
-            lines.append(f"| {f.name} | {start} | {lasts} | {rec} | {f.note or '-'} |")
+            restores = "-" if f.window_restores is None else str(f.window_restores)
+            lines.append(f"| {f.name} | {start} | {lasts} | {rec} | {restores} | {f.note or '-'} |")
         lines += [
             "",
             '`-`: no output was pending when the fault ended. "Next output after it" runs '
             "from a cut's end (from the kill, from the broker's return) to the next record on "
-            "either topic. A table reader folds the upsert topic into one value per key: a "
-            "key written again with the same value is no duplicate to it; a plain consumer "
+            'either topic; "restores" counts restores from a checkpoint from the fault\'s '
+            "start to the next fault's (the last: to the end of the run). A table reader "
+            "folds the upsert topic into one value per key: a key written again with the "
+            "same value is no duplicate to it; a plain consumer "
             "sees the record twice. Extra LLM calls are requests the server answered "
             "(HTTP 200) beyond one per answered passenger: an answer lost to a reset, or one "
             "in flight in a killed TaskManager before it reached the answer cache.",

@@ -62,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--taskmanagers", type=int, default=2, help="session cluster TMs")
     parser.add_argument("--slots", type=int, default=2, help="slots per TaskManager")
     parser.add_argument("--parallelism", type=int, default=2, help="job parallelism (session)")
+    parser.add_argument("--logs", type=Path, help="keep the session cluster's logs here")
     parser.add_argument(
         "--faults", default=",".join(FAULTS),
         help=f"comma-separated, run in this order; from {', '.join(FAULTS)}",
@@ -190,7 +191,7 @@ def run_scenario(args: argparse.Namespace) -> Report:
         os.environ["MONGODB_URI"] = f"mongodb://{mongo.listen}/?directConnection=true"
         _say(started, "stack up, data loaded")
         cluster = (
-            resources.enter_context(session_cluster(args.taskmanagers, args.slots))
+            resources.enter_context(session_cluster(args.taskmanagers, args.slots, args.logs))
             if session
             else None
         )
@@ -235,6 +236,7 @@ def run_scenario(args: argparse.Namespace) -> Report:
         _say(started, f"job {job_id} running")
         stop = threading.Event()
         errors: list[BaseException] = []
+        restores_at: list[int] = []  # the restore count at each fault's start
 
         def at(seconds: float) -> bool:
             """Sleep until `seconds` after t0; False if the run is stopping."""
@@ -260,6 +262,8 @@ def run_scenario(args: argparse.Namespace) -> Report:
                 if not at(next_at):
                     return
                 f.start_s = time.monotonic() - t0
+                if cluster is not None:
+                    restores_at.append(cluster.restarts(job_id))
                 _say(started, f"fault {f.key}")
                 perform(f, llm, mongo, server, cluster, job_id, stop)
                 _say(started, f"fault {f.key} over {f.note}")
@@ -292,6 +296,9 @@ def run_scenario(args: argparse.Namespace) -> Report:
                 out = rd.outputs
             if cluster is not None:
                 report.restarts = cluster.restarts(job_id)
+                bounds = [*restores_at, report.restarts]
+                for fault, low, high in zip(faults, bounds, bounds[1:], strict=False):
+                    fault.window_restores = high - low
         finally:
             stop.set()
             for t in threads:
