@@ -101,6 +101,9 @@ class FlinkCluster(Component):
             "jobmanager.rpc.address": h,
             "jobmanager.rpc.port": str(c.flink_rpc_port),
             "jobmanager.execution.failover-strategy": "region",
+            # File checkpoints: the default (JobManager memory) caps each state at 5 MB, which
+            # the rebooking job's join state passes at a few thousand passengers.
+            "execution.checkpointing.dir": (self.dist_dir / "checkpoints").as_uri(),
             "taskmanager.bind-host": h,
             "taskmanager.host": h,
             "rest.address": h,

@@ -31,7 +31,9 @@ def report(tmp_path_factory):
             "--report", str(tmp_path_factory.mktemp("faults") / "FAULTS.md"),
         ]
     )  # fmt: skip
-    return scenario.run_scenario(args)
+    report = scenario.run_scenario(args)
+    print(report.markdown())  # the figures, for the test log
+    return report
 
 
 def test_every_passenger_is_answered_once_as_a_table_reader_sees_it(report):
