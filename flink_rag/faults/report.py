@@ -46,6 +46,7 @@ class Report:
     dead_letters: Counter = field(default_factory=Counter)
     lost: int = 0
     records: int = 0  # raw records on both topics, as a plain consumer reads them
+    tombstones: int = 0  # of which deletes (a dead letter withdrawn, e.g. a late customer)
     rewritten_keys: int = 0  # keys a plain consumer sees more than once for one event
     duplicated_keys: int = 0  # keys rewritten with a different value: a table reader's dupes
     llm_calls: int = 0
@@ -73,6 +74,7 @@ class Report:
             f"| dead letters | {sum(self.dead_letters.values())} |",
             f"| lost passengers | {self.lost} |",
             f"| records on the two topics (plain consumer) | {self.records} |",
+            f"| of which tombstones (a withdrawn dead letter) | {self.tombstones} |",
             f"| keys written again for the same event, same value | {self.rewritten_keys} |",
             f"| duplicated keys as a table reader sees them | {self.duplicated_keys} |",
             f"| LLM calls | {self.llm_calls} |",

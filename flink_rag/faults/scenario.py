@@ -319,6 +319,7 @@ def run_scenario(args: argparse.Namespace) -> Report:
     )
     report.lost = max(0, expected - passengers_out)
     report.records = out.records
+    report.tombstones = len(out.tombstones)
     report.rewritten_keys = len(out.keys_written_twice)
     report.duplicated_keys = len(out.keys_changed)
     chat = stats["requests"].get("/v1/chat/completions", {})
