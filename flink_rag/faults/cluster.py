@@ -119,7 +119,8 @@ class SessionCluster:
         return ports
 
     def kill_taskmanager(self, job_id: str) -> str:
-        """SIGKILL the JVM of one TaskManager that runs the job; returns its record name."""
+        """SIGKILL the JVM (and its Python workers) of one TaskManager that runs the job;
+        returns its record name."""
         wanted = self._hosts(job_id)
         for name in self.flink._record_names()[1:]:  # [0] is the JobManager
             record = self.flink.state.read_pid(name)
@@ -133,7 +134,11 @@ class SessionCluster:
                         c.laddr.port for c in proc.net_connections("tcp") if c.status == "LISTEN"
                     }
                     if listening & wanted:
-                        os.kill(proc.pid, signal.SIGKILL)
+                        # The JVM and its Python workers, as a lost machine or container.
+                        tree = [proc, *proc.children(recursive=True)]
+                        for victim in tree:
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(victim.pid, signal.SIGKILL)
                         return name
         raise ClusterFaultError(
             f"no TaskManager of {self.rest} runs job {job_id} (its RPC ports: {sorted(wanted)})"
