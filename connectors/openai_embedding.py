@@ -14,6 +14,7 @@ from flink_rag.connectors.openai_http import (
     resolve_api_key,
     wait_out_rate_limits,
 )
+from flink_rag.connectors.outage import wait_out_outages
 from flink_rag.connectors.settings import OPENAI_MAX_INPUT_TOKENS, EmbedSettings
 from flink_rag.connectors.tokens import TokenCounter
 
@@ -87,10 +88,16 @@ class OpenAIEmbedder(Embedder):
         if s.dimensions:  # only text-embedding-3-* accept it; others reject the field
             request["dimensions"] = s.dimensions
         try:
-            # with_raw_response: the SDK's retries and errors, but the body left unparsed
-            response = wait_out_rate_limits(
-                lambda: self._client.embeddings.with_raw_response.create(**request),
-                s.rate_limit_wait_s,
+            # An unreachable or failing endpoint delays the batch for up to outage-wait;
+            # with_raw_response: the SDK's retries and errors, but the body left unparsed.
+            response = wait_out_outages(
+                lambda: wait_out_rate_limits(
+                    lambda: self._client.embeddings.with_raw_response.create(**request),
+                    s.rate_limit_wait_s,
+                    self.metrics,
+                    "embed",
+                ),
+                s.outage_wait_s,
                 self.metrics,
                 "embed",
             )

@@ -208,6 +208,9 @@ class EmbedSettings(Section):
     rate_limit_wait_s: Annotated[float, Field(ge=0)] = Field(
         DEFAULT_RATE_LIMIT_WAIT_S, alias="rate-limit-wait"
     )
+    # provider openai: how long a batch keeps retrying while the endpoint is unreachable or
+    # failing (5xx, timeouts) before its rows get errors (as llm.outage-wait).
+    outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
 
     @classmethod
     def option_keys(cls) -> tuple[str, ...]:
@@ -225,6 +228,8 @@ class EmbedSettings(Section):
             extra["api_key"] = secret(key_env, env)
             if not options.get("model") and not env.get("FLINK_RAG_EMBED_MODEL"):
                 extra["model"] = OPENAI_EMBED_MODEL
+        if not options.get("outage-wait"):
+            extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
         built: EmbedSettings = cls.build("flink-rag.embed.", options, env, extra)
         return built
 

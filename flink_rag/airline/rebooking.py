@@ -78,11 +78,14 @@ def submit(
     *,
     register: Callable[[Any], None] | None = None,
     options: Mapping[str, str] | None = None,
+    table_options: Mapping[str, str] | None = None,
 ) -> Any:
     """Start the job on a local mini-cluster; returns its JobClient (cancel it to stop).
 
-    `options` (e.g. `flink-rag.llm.cache-dir`) apply before the file's own `SET`s."""
-    t_env = flink_job.table_env()
+    `options` (e.g. `flink-rag.llm.cache-dir`) apply before the file's own `SET`s;
+    `table_options` are Flink settings of the environment (e.g. `execution.target: remote`
+    with `rest.address`/`rest.port` submits to a session cluster instead)."""
+    t_env = flink_job.table_env(options=table_options)
     if register is None:
         flink_job.run_file(t_env, "functions.sql", {}, options)
     else:
@@ -122,7 +125,11 @@ class Outputs:
     records: int = 0  # raw records read, tombstones included
     # (key, event_id) of every record written again for the same event: a true duplicate
     keys_written_twice: list[tuple[str, str | None]] = field(default_factory=list)
+    # the subset written again with a different value: a table reader sees the answer change
+    keys_changed: list[tuple[str, str | None]] = field(default_factory=list)
     tombstones: list[str] = field(default_factory=list)
+    # when each record was written (its Kafka timestamp, epoch seconds), in reading order
+    written_s: list[float] = field(default_factory=list)
 
     def total(self) -> int:
         return len(self.recommendations) + len(self.dead_letters)
@@ -173,6 +180,8 @@ class OutputReader:
 
     def poll(self, timeout_s: float = 1.0) -> list[tuple[str, str, dict | None]]:
         """New (topic, key, value) records; value None is a tombstone."""
+        from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
+
         fresh = []
         for msg in self._consumer.consume(num_messages=500, timeout=timeout_s):
             if msg.error():
@@ -185,6 +194,9 @@ class OutputReader:
                 else self.outputs.dead_letters
             )
             self.outputs.records += 1
+            kind, stamp_ms = msg.timestamp()
+            if kind != TIMESTAMP_NOT_AVAILABLE:
+                self.outputs.written_s.append(stamp_ms / 1000.0)
             if value is None:
                 self.outputs.tombstones.append(key)
                 table.pop(key, None)
@@ -193,6 +205,8 @@ class OutputReader:
                 seen = (msg.topic(), key, value.get("event_id"))
                 if seen in self._seen:
                     self.outputs.keys_written_twice.append((key, value.get("event_id")))
+                    if table.get(key) != value:
+                        self.outputs.keys_changed.append((key, value.get("event_id")))
                 self._seen.add(seen)
                 table[key] = value
             fresh.append((msg.topic(), key, value))

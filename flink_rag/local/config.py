@@ -63,3 +63,5 @@ class LocalConfig:
     flink_taskmanagers: int = 1
     flink_slots: int = 2
     flink_python_executable: str | None = None
+    # Extra Flink settings of the session cluster (they win over the defaults).
+    flink_settings: dict[str, str] = field(default_factory=dict)

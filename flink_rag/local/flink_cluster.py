@@ -10,6 +10,7 @@ needs. The Kafka connector is not in lib/: jobs ship it with `pipeline.jars`, as
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -18,6 +19,8 @@ import time
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import psutil
 
 from flink_rag.local import log4j, prereqs, process
 from flink_rag.local.component import PROBE_TIMEOUT_S, Component
@@ -101,6 +104,9 @@ class FlinkCluster(Component):
             "jobmanager.rpc.address": h,
             "jobmanager.rpc.port": str(c.flink_rpc_port),
             "jobmanager.execution.failover-strategy": "region",
+            # File checkpoints: the default (JobManager memory) caps each state at 5 MB, which
+            # the rebooking job's join state passes at a few thousand passengers.
+            "execution.checkpointing.dir": (self.dist_dir / "checkpoints").as_uri(),
             "taskmanager.bind-host": h,
             "taskmanager.host": h,
             "rest.address": h,
@@ -113,6 +119,7 @@ class FlinkCluster(Component):
             "python.executable": c.flink_python_executable or sys.executable,
             "python.client.executable": sys.executable,
             **MEMORY,
+            **c.flink_settings,
         }
 
     def client_env(self) -> dict[str, str]:
@@ -232,9 +239,15 @@ class FlinkCluster(Component):
 
     def stop(self, timeout: float = process.STOP_TIMEOUT_S) -> bool:
         pids = self.pids()
+        # The TaskManagers' Python workers can outlive the group's SIGTERM (seen: beam
+        # workers left running for good after a stop); note them now, end them after.
+        workers = _descendants(pids)
         # TaskManagers first, so the JobManager does not log them as lost.
         for pid in reversed(pids):
             process.terminate(pid, timeout)
+        for proc in workers:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
         for name in self._record_names(include_exited=True):
             self.state.remove_pid(name)
             self.state.clear_run_records(name)
@@ -257,6 +270,14 @@ class FlinkCluster(Component):
             f"Flink {overview.get('flink-version', '?')}, {tms} TaskManager(s), "
             f"{overview.get('slots-total', '?')} slot(s)"
         )
+
+
+def _descendants(pids: list[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found += psutil.Process(pid).children(recursive=True)
+    return found
 
 
 def _record_name(role: str, index: int) -> str:

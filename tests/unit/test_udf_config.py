@@ -184,3 +184,5 @@ def test_answer_cache_is_on_by_default_bounded_and_can_be_turned_off():
         assert (sized.cache_dir, sized.cache_max_bytes) == ("/tmp/c", 1000)
     assert LlmSettings.from_options({}, env=env).outage_wait_s == 120.0
     assert LlmSettings.from_options({"outage-wait": "30"}, env=env).outage_wait_s == 30.0
+    assert EmbedSettings.from_options({}, env=env).outage_wait_s == 120.0
+    assert EmbedSettings.from_options({"outage-wait": "5"}, env=env).outage_wait_s == 5.0
