@@ -274,7 +274,11 @@ def run_profile(
     for case in profile.cases():
         progress(f"-- {case.label} [{CONTENDER_NAMES[(case.group, case.contender)]}]")
         if case.group in handlers:
-            results += handlers[case.group](case, server)
+            try:
+                results += handlers[case.group](case, server)
+            except Exception as err:  # one broken case must not discard the run's other rows
+                log.exception("bench case %s failed", case.label)
+                results.append(_empty(case, f"error: {type(err).__name__}: {err}"[:300]))
         elif case.group in ("lookup", "pipeline", "paced"):
             results.append(_empty(case, "skipped: not wired in this run"))
         elif case.contender == "ceiling":

@@ -115,8 +115,8 @@ class Kafka(Component):
             "kafka.tools.StorageTool",
             "format",
             "--standalone",
-            "-t",
-            cluster_id,
+            # one argument: a random id may start with "-", which argparse reads as an option
+            f"--cluster-id={cluster_id}",
             "-c",
             str(self.properties_file),
         )
