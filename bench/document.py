@@ -117,7 +117,9 @@ WHY_MISSED = {
         "rebooking chain has several Python operators: at the default bundle time (1 s) each "
         "adds up to a second. A 100 ms bundle time brings the 1 event/s case near the model's "
         "latency but ends bundles so often that 10 and 50 events/s back up (each end drains "
-        "the calls in flight). Measured on a machine with a load average of ~20 on 2 cores."
+        "the calls in flight). Per-row emission would need the Python worker to flush each "
+        "answer: PyFlink 2.3 flushes a worker's output at 10 MB or at bundle end, and Beam's "
+        "time-based flush of the data channel is off."
     ),
     "LLM_COMPLETE under an RPM limit": (
         "LLM_COMPLETE paces its calls to the provider's refill rate, so a stall of the "
