@@ -197,6 +197,7 @@ GENERATED_SECTIONS = (
     "## Settings",
     "## Results",
     "## Targets",
+    "## Latency versus load (rebooking pipeline)",
     "## Throughput vs concurrency",
     "## How to read this",
 )

@@ -66,3 +66,5 @@ def test_regeneration_keeps_sections_the_generator_does_not_write() -> None:
         "\n## Vector lookup: by hand\n\n| kept |\n\n## Another run\n\nalso kept\n"
     )
     assert kept_sections("# Benchmarks\n\n## Results\n\nx\n") == ""
+    # every section render writes is replaced, not kept a second time
+    assert kept_sections("## Latency versus load (rebooking pipeline)\n\n| old |\n") == ""
