@@ -38,13 +38,6 @@ def _open_embedder(settings: Any, metrics: Any) -> Any:
 class _Embed(ScalarFunction):
     """Shared lifecycle: settings from job parameters, one embedder per worker process."""
 
-    def is_deterministic(self) -> bool:
-        # A model call must run once per row. Flink's planner merges projections by inlining a
-        # deterministic call into every place that uses its result: `SELECT e IS NULL, e[1] FROM
-        # (SELECT EMBED(t) AS e ...)` then embeds each row twice (two EMBED calls in one
-        # PythonCalc, twice the requests). A non-deterministic call is never duplicated.
-        return False
-
     def open(self, function_context: FunctionContext) -> None:
         self._metrics = flink_metrics.from_context(function_context)
         self._settings = config.embed_settings(function_context)
@@ -74,6 +67,13 @@ def _vector(result: EmbedResult) -> np.ndarray | None:
 
 
 class Embed(_Embed):
+    def is_deterministic(self) -> bool:
+        # A model call must run once per row. Flink's planner merges projections by inlining a
+        # deterministic call into every place that uses its result: `SELECT e IS NULL, e[1] FROM
+        # (SELECT EMBED(t) AS e ...)` then embeds each row twice (two EMBED calls in one
+        # PythonCalc, twice the requests). A non-deterministic call is never duplicated.
+        return False
+
     def eval(self, texts: pd.Series) -> pd.Series:
         results = self._embed(texts)
         errors = [r.error for r in results if r.error]
@@ -85,6 +85,10 @@ class Embed(_Embed):
 
 
 class EmbedWithError(_Embed):
+    # Deterministic on purpose: Flink 2.3's RemoteCalcSplitRule fails (IndexOutOfBounds in
+    # Calcite's RexProgramBuilder) when fields of a non-deterministic ROW result are read next
+    # to other Python calls (`e.embedding, e.error, VECTOR_LOOKUP_JSON(..., e.embedding ...)`).
+    # Compute EMBED_RESULT behind a barrier (see sql/rebooking.sql) when it must run once.
     def eval(self, texts: pd.Series) -> pd.DataFrame:
         results = self._embed(texts)
         return pd.DataFrame(
