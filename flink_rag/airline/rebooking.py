@@ -164,7 +164,15 @@ class OutputReader:
                 "enable.auto.commit": False,
             }
         )
-        self._consumer.subscribe([self.recommendation_topic, self.dead_letter_topic])
+        topics = [self.recommendation_topic, self.dead_letter_topic]
+        partitions = _partitions(self._consumer, topics, READER_TOPIC_WAIT_S)
+        if partitions is None:  # not created yet: the group assigns them once they exist
+            self._consumer.subscribe(topics)
+        else:
+            # Read by assignment, not through the consumer group: a reader keeps no offsets,
+            # and a group member can be dropped by a restarting broker's coordinator, after
+            # which it silently reads nothing more.
+            self._consumer.assign(partitions)
         return self
 
     def close(self) -> None:
@@ -226,3 +234,26 @@ class OutputReader:
             if done(self.outputs):
                 return True
         return done(self.outputs)
+
+
+# How long a reader waits for its topics to appear before it falls back to subscribing.
+READER_TOPIC_WAIT_S = 10.0
+
+
+def _partitions(consumer: Any, topics: list[str], wait_s: float) -> list[Any] | None:
+    """Every partition of `topics` from the beginning, or None if a topic does not exist yet."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        meta = consumer.list_topics(timeout=max(1.0, min(5.0, wait_s)))
+        found = {t: meta.topics.get(t) for t in topics}
+        if all(m is not None and m.error is None and m.partitions for m in found.values()):
+            return [
+                TopicPartition(t, p, OFFSET_BEGINNING)
+                for t, m in found.items()
+                for p in sorted(m.partitions)
+            ]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.5)
