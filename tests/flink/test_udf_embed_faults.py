@@ -22,6 +22,9 @@ def embed_options(server, **extra: str) -> dict[str, str]:
         "flink-rag.embed.model": "bench-embed",
         "flink-rag.embed.dimensions": str(DIMS),
         "flink-rag.embed.max-retries": "1",
+        # A 500 is an outage to EMBED, waited out for up to outage-wait; these tests are about
+        # rows the provider refuses (tests/integration/test_embed_outage.py waits one out).
+        "flink-rag.embed.outage-wait": "0",
         **{f"flink-rag.embed.{k.replace('_', '-')}": v for k, v in extra.items()},
     }
 
