@@ -111,7 +111,7 @@ class OpenAIEmbedder(Embedder):
                 timeout_s=s.timeout_s,
                 max_retries=s.max_retries,
                 api_key=self._api_key,
-            ) from err
+            ) from None  # the SDK error's text is not redacted; the ProviderError says it all
 
     def close(self) -> None:
         if self._client is not None:

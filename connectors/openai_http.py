@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from flink_rag.connectors.errors import ConfigError, ProviderError
 from flink_rag.connectors.metrics import Metrics
-from flink_rag.connectors.rate_control import RateController
+from flink_rag.connectors.rate_control import RateController, retry_after_s
 
 # Servers on this machine (llama.cpp, vLLM, Ollama) ignore the key but the SDK requires one.
 LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"
@@ -185,12 +185,7 @@ def _detail(err: Any) -> str:
 
 def _retry_after_s(err: Any) -> float | None:
     headers = getattr(getattr(err, "response", None), "headers", None) or {}
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return max(0.0, float(str(headers.get(name))) * scale)
-        except ValueError:
-            continue
-    return None
+    return retry_after_s(headers)
 
 
 def wait_out_rate_limits(call: Callable[[], T], wait_s: float, metrics: Metrics, prefix: str) -> T:

@@ -244,16 +244,23 @@ def _partitions(consumer: Any, topics: list[str], wait_s: float) -> list[Any] | 
     """Every partition of `topics` from the beginning, or None if a topic does not exist yet."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-    deadline = time.monotonic() + wait_s
-    while True:
+    from flink_rag.local.process import wait_until
+
+    found: dict[str, Any] = {}
+
+    def all_there() -> None:
         meta = consumer.list_topics(timeout=max(1.0, min(5.0, wait_s)))
-        found = {t: meta.topics.get(t) for t in topics}
-        if all(m is not None and m.error is None and m.partitions for m in found.values()):
-            return [
-                TopicPartition(t, p, OFFSET_BEGINNING)
-                for t, m in found.items()
-                for p in sorted(m.partitions)
-            ]
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.5)
+        found.update({t: meta.topics.get(t) for t in topics})
+        missing = [t for t, m in found.items() if m is None or m.error or not m.partitions]
+        if missing:
+            raise LookupError(f"topics not created yet: {missing}")
+
+    try:
+        wait_until(all_there, wait_s)
+    except TimeoutError:
+        return None
+    return [
+        TopicPartition(t, p, OFFSET_BEGINNING)
+        for t, m in found.items()
+        for p in sorted(m.partitions)
+    ]
