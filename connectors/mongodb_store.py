@@ -24,7 +24,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
-from flink_rag.connectors.errors import (
+from .errors import (
     ConfigError,
     DimensionMismatchError,
     FlinkRagError,
@@ -32,19 +32,19 @@ from flink_rag.connectors.errors import (
     InputError,
     ProviderError,
 )
-from flink_rag.connectors.metrics import Metrics, NullMetrics
-from flink_rag.connectors.mongodb_index import ATLAS, SCAN, IndexInfo, describe
-from flink_rag.connectors.outage import is_mongo_outage, wait_out_outages
-from flink_rag.connectors.settings import StoreSettings
-from flink_rag.connectors.vector_cache import VectorCache, key
-from flink_rag.connectors.vector_filters import coerce_filter, validate_filter
-from flink_rag.connectors.vector_hits import Hit, get_path, json_safe
-from flink_rag.connectors.vector_pipeline import (
+from .metrics import Metrics, NullMetrics
+from .mongodb_index import ATLAS, SCAN, IndexInfo, describe
+from .outage import is_mongo_outage, wait_out_outages
+from .settings import StoreSettings
+from .vector_cache import VectorCache, key
+from .vector_filters import coerce_filter, validate_filter
+from .vector_hits import Hit, get_path, json_safe
+from .vector_pipeline import (
     SCORE_FIELD,
     projected_fields,
     search_pipeline,
 )
-from flink_rag.connectors.vector_scoring import as_vector, scores, top_k
+from .vector_scoring import as_vector, scores, top_k
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,9 @@ class VectorStore:
     def open(self, expected_dimensions: int | None = None) -> IndexInfo:
         """Connect and check the index: it exists, is READY, and has the embedder's dimensions."""
         if self._client is not None and self._pid == os.getpid():
-            info = self._require_index()
-            self._check_index(info, expected_dimensions)
-            return info
+            current = self._require_index()
+            self._check_index(current, expected_dimensions)
+            return current
         self._client = self._pool = None  # a client or pool inherited through fork() is unusable
         s = self.settings
         if s.fields and SCORE_FIELD in s.fields:

@@ -17,20 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from flink_rag.connectors.embedding import input_problem, is_empty
-from flink_rag.connectors.errors import InputError, ProviderError
-from flink_rag.connectors.metrics import Metrics, NullMetrics
-from flink_rag.connectors.openai_http import (
+from .embedding import input_problem, is_empty
+from .errors import InputError, ProviderError
+from .metrics import Metrics, NullMetrics
+from .openai_http import (
     create_client,
     provider_error,
     resolve_api_key,
     wait_out_rate_limits,
 )
-from flink_rag.connectors.outage import wait_out_outages
-from flink_rag.connectors.rate_control import RateController, estimated_tokens
-from flink_rag.connectors.response_cache import ResponseCache, cache_key, open_cache
-from flink_rag.connectors.settings import LlmSettings
-from flink_rag.connectors.structured_output import (
+from .outage import wait_out_outages
+from .rate_control import RateController, estimated_tokens
+from .response_cache import ResponseCache, cache_key, open_cache
+from .settings import LlmSettings
+from .structured_output import (
     JSON_OBJECT,
     JSON_SCHEMA,
     answer_problem,

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flink_rag.connectors.embedding import Embedder, Vector
-from flink_rag.connectors.embedding_response import vectors_from_body
-from flink_rag.connectors.metrics import Metrics, NullMetrics
-from flink_rag.connectors.openai_http import (
+from .embedding import Embedder, Vector
+from .embedding_response import vectors_from_body
+from .metrics import Metrics, NullMetrics
+from .openai_http import (
     create_client,
     provider_error,
     resolve_api_key,
     wait_out_rate_limits,
 )
-from flink_rag.connectors.outage import wait_out_outages
-from flink_rag.connectors.settings import OPENAI_MAX_INPUT_TOKENS, EmbedSettings
-from flink_rag.connectors.tokens import TokenCounter
+from .outage import wait_out_outages
+from .settings import OPENAI_MAX_INPUT_TOKENS, EmbedSettings
+from .tokens import TokenCounter
 
 # Native sizes, so a wrong-size answer is caught on the first row rather than learnt from it.
 KNOWN_DIMENSIONS = {

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from flink_rag.connectors.errors import ConfigError, ProviderError
-from flink_rag.connectors.metrics import Metrics
-from flink_rag.connectors.rate_control import RateController, retry_after_s
+from .errors import ConfigError, ProviderError
+from .metrics import Metrics
+from .rate_control import RateController, retry_after_s
 
 # Servers on this machine (llama.cpp, vLLM, Ollama) ignore the key but the SDK requires one.
 LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"

@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flink_rag.connectors.errors import InputError
-from flink_rag.connectors.tokens import utf8_bytes
+from .errors import InputError
+from .tokens import utf8_bytes
 
 PLACEHOLDER = "{context}"
 SEPARATOR = "\n"

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from flink_rag.connectors.errors import ConfigError
+from .errors import ConfigError
 
 # Large enough for ~1M MiniLM vectors; diskcache evicts least-recently-stored entries beyond it.
 DEFAULT_SIZE_LIMIT = 2**30

@@ -22,7 +22,7 @@ from jsonschema.exceptions import SchemaError, best_match
 from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from flink_rag.connectors.errors import InputError
+from .errors import InputError
 
 JSON_SCHEMA = "json_schema"
 JSON_OBJECT = "json_object"

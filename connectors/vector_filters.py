@@ -22,7 +22,7 @@ from bson.json_util import DEFAULT_JSON_OPTIONS
 from bson.json_util import object_pairs_hook as _bson_pairs_hook
 from bson.regex import Regex
 
-from flink_rag.connectors.errors import FilterError
+from .errors import FilterError
 
 # The operators $vectorSearch accepts in `filter`.
 LOGICAL_OPERATORS = frozenset({"$and", "$or", "$nor"})

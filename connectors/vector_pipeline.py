@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from flink_rag.connectors.errors import InputError
+from .errors import InputError
 
 CANDIDATE_FACTOR = 20
 MAX_NUM_CANDIDATES = 10_000

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from flink_rag.connectors.errors import ConfigError, DimensionMismatchError, InputError
+from .errors import ConfigError, DimensionMismatchError, InputError
 
 COSINE = "cosine"
 EUCLIDEAN = "euclidean"

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 
-from flink_rag.connectors.errors import ConfigError
+from ..connectors.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 _STATEMENT_SET = re.compile(r"(EXECUTE|BEGIN)\s+STATEMENT\s+SET\b", re.IGNORECASE)

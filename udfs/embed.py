@@ -17,9 +17,9 @@ import pandas as pd
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
-from flink_rag.connectors.embedding import EmbedResult, create_embedder, embed_texts
-from flink_rag.connectors.response_cache import open_cache
-from flink_rag.udfs import config, flink_metrics, shared
+from ..connectors.embedding import EmbedResult, create_embedder, embed_texts
+from ..connectors.response_cache import open_cache
+from . import config, flink_metrics, shared
 
 log = logging.getLogger(__name__)
 

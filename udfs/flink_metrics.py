@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-from flink_rag.connectors.metrics import Metrics, NullMetrics
+from ..connectors.metrics import Metrics, NullMetrics
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import pandas as pd
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
-from flink_rag.connectors.openai_chat import ChatClient, ChatRequest, Completion
-from flink_rag.udfs import config, flink_metrics
+from ..connectors.openai_chat import ChatClient, ChatRequest, Completion
+from . import config, flink_metrics
 
 log = logging.getLogger(__name__)
 

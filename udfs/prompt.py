@@ -13,9 +13,9 @@ import logging
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
-from flink_rag.connectors.errors import InputError
-from flink_rag.connectors.prompt import hits_from_json, render_prompt
-from flink_rag.udfs import flink_metrics
+from ..connectors.errors import InputError
+from ..connectors.prompt import hits_from_json, render_prompt
+from . import flink_metrics
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ import pandas as pd
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, TableFunction, udf, udtf
 
-from flink_rag.connectors.errors import ConfigError, FlinkRagError, InputError, ProviderError
-from flink_rag.connectors.mongodb_store import VectorStore
-from flink_rag.connectors.vector_hits import Hit, lookup_json
-from flink_rag.udfs import config, flink_metrics, shared
+from ..connectors.errors import ConfigError, FlinkRagError, InputError, ProviderError
+from ..connectors.mongodb_store import VectorStore
+from ..connectors.vector_hits import Hit, lookup_json
+from . import config, flink_metrics, shared
 
 log = logging.getLogger(__name__)
 
