@@ -98,6 +98,19 @@ class SessionCluster:
         counts = self._get(f"/jobs/{job_id}/checkpoints").get("counts", {})
         return int(counts.get("completed", 0))
 
+    def exception_history(self, job_id: str, entries: int = 5) -> str:
+        """The job's latest failures as Flink recorded them (REST `exceptions`): when, where
+        (task and TaskManager) and the first lines of each stack trace; for a failure report."""
+        history = self._get(f"/jobs/{job_id}/exceptions").get("exceptionHistory", {})
+        lines = []
+        for entry in history.get("entries", [])[:entries]:
+            when = time.strftime("%H:%M:%S", time.gmtime(int(entry.get("timestamp", 0)) / 1000))
+            where = entry.get("taskName") or "job"
+            host = entry.get("endpoint") or entry.get("taskManagerId") or ""
+            trace = str(entry.get("stacktrace", "")).splitlines()[:12]
+            lines += [f"{when} UTC {entry.get('exceptionName', '?')} in {where} {host}", *trace]
+        return "\n".join(lines) or f"job {job_id}: no exception recorded"
+
     def wait_until(self, what: str, check: Callable[[], bool], timeout_s: float) -> float:
         """Poll `check()` until true; returns the seconds it took."""
         started = time.monotonic()

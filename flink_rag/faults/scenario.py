@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,8 +123,15 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok() else 1
 
 
-def run_scenario(args: argparse.Namespace) -> Report:
-    """Run the schedule and count; raises if a fault could not be applied or undone."""
+Note = Callable[[str, "Callable[[], str] | str"], None]
+
+
+def run_scenario(args: argparse.Namespace, note: Note = lambda *_: None) -> Report:
+    """Run the schedule and count; raises if a fault could not be applied or undone.
+
+    `note(title, text)` receives what explains a failed run while it can still be read: the
+    report as it stands, the load server's request counts, the job's exception history (read
+    before the cluster stops). A test prints them when it fails; the command ignores them."""
     from flink_rag.airline import dataset, kafka_io, rebooking
     from flink_rag.airline.events import make_event
     from flink_rag.faults.actions import lift, perform
@@ -157,6 +165,7 @@ def run_scenario(args: argparse.Namespace) -> Report:
         if session
         else "local mini-cluster, parallelism 1"
     )
+    note("scenario report (as far as it got)", report.markdown)
     report.command = (
         f"flink-rag faults --passengers {args.passengers} --fault-seconds {args.fault_seconds:g}"
         + (" --cluster mini" if not session else "")
@@ -285,13 +294,20 @@ def run_scenario(args: argparse.Namespace) -> Report:
             t.start()
         try:
             with rebooking.OutputReader(bootstrap, f"r{run_id}", recs_topic, dead_topic) as rd:
-                rd.wait_for(
+                finished = rd.wait_for(
                     lambda o: (
                         (o.total() >= expected and not any(t.is_alive() for t in threads))
                         or bool(errors)
                     ),
                     args.timeout,
                 )
+                if not finished:
+                    note(
+                        "timeout",
+                        f"after {args.timeout:.0f} s, {rd.outputs.total()} of {expected} "
+                        "passengers were answered or dead-lettered: the job or its inputs "
+                        "stalled (see the exception history and the TaskManager logs below)",
+                    )
                 rd.wait_for(lambda o: bool(errors), 10.0)
                 out = rd.outputs
             if cluster is not None:
@@ -305,6 +321,12 @@ def run_scenario(args: argparse.Namespace) -> Report:
                 t.join(timeout=60)
             for fault in faults:
                 lift(fault, llm, mongo, server)
+            # Read now: the load server and the cluster are gone when a failure is reported.
+            with contextlib.suppress(Exception):  # explanations must not mask the run's error
+                note("load server requests (path -> status -> count)", repr(server.stats()))
+            if cluster is not None:
+                with contextlib.suppress(Exception):
+                    note("job exception history", cluster.exception_history(job_id))
             job.cancel().result()
             drop(endpoints.mongodb_uri, database)
         stats = server.stats()

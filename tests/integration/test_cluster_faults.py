@@ -19,7 +19,9 @@ PASSENGERS = 40
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(tmp_path_factory, module_diagnostics):
+    logs = tmp_path_factory.mktemp("faults-cluster-logs")
+    module_diagnostics.add_log_dir(logs)
     parser = argparse.ArgumentParser()
     scenario.add_arguments(parser)
     args = parser.parse_args(
@@ -29,9 +31,10 @@ def report(tmp_path_factory):
             "--waves", "4",
             "--timeout", "600",
             "--report", str(tmp_path_factory.mktemp("faults") / "FAULTS.md"),
+            "--logs", str(logs),
         ]
     )  # fmt: skip
-    report = scenario.run_scenario(args)
+    report = scenario.run_scenario(args, note=module_diagnostics.add)
     print(report.markdown())  # the figures, for the test log
     return report
 
