@@ -152,6 +152,27 @@ class OutputReader:
         self.outputs = Outputs()
         self._consumer: Any = None
         self._seen: set[tuple[str, str, str | None]] = set()
+        self._missing: list[str] = []
+        self._next_topic_check = 0.0
+
+    def _assign_new_topics(self) -> None:
+        """Assign, from the beginning, every partition of the topics that exist by now."""
+        from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+
+        self._next_topic_check = time.monotonic() + TOPIC_CHECK_S
+        try:
+            meta = self._consumer.list_topics(timeout=TOPIC_CHECK_S)
+        except KafkaException:
+            return  # the broker is away (a restart): the next poll asks again
+        found = []
+        for topic in self._missing:
+            m = meta.topics.get(topic)
+            if m is not None and not m.error and m.partitions:
+                found += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(m.partitions)]
+        if found:
+            self._consumer.incremental_assign(found)
+            done = {tp.topic for tp in found}
+            self._missing = [t for t in self._missing if t not in done]
 
     def open(self) -> OutputReader:
         from confluent_kafka import Consumer
@@ -164,15 +185,12 @@ class OutputReader:
                 "enable.auto.commit": False,
             }
         )
-        topics = [self.recommendation_topic, self.dead_letter_topic]
-        partitions = _partitions(self._consumer, topics, READER_TOPIC_WAIT_S)
-        if partitions is None:  # not created yet: the group assigns them once they exist
-            self._consumer.subscribe(topics)
-        else:
-            # Read by assignment, not through the consumer group: a reader keeps no offsets,
-            # and a group member can be dropped by a restarting broker's coordinator, after
-            # which it silently reads nothing more.
-            self._consumer.assign(partitions)
+        # Read by assignment, never through the consumer group: a reader keeps no offsets, and
+        # a group member can be dropped by a restarting broker's coordinator, after which it
+        # silently reads nothing more. A topic the job has not created yet is assigned when
+        # it appears (see poll), so how soon the first output comes does not matter.
+        self._missing = [self.recommendation_topic, self.dead_letter_topic]
+        self._assign_new_topics()
         return self
 
     def close(self) -> None:
@@ -190,6 +208,8 @@ class OutputReader:
         """New (topic, key, value) records; value None is a tombstone."""
         from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
+        if self._missing and time.monotonic() >= self._next_topic_check:
+            self._assign_new_topics()
         fresh = []
         for msg in self._consumer.consume(num_messages=500, timeout=timeout_s):
             if msg.error():
@@ -236,31 +256,5 @@ class OutputReader:
         return done(self.outputs)
 
 
-# How long a reader waits for its topics to appear before it falls back to subscribing.
-READER_TOPIC_WAIT_S = 10.0
-
-
-def _partitions(consumer: Any, topics: list[str], wait_s: float) -> list[Any] | None:
-    """Every partition of `topics` from the beginning, or None if a topic does not exist yet."""
-    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-
-    from flink_rag.local.process import wait_until
-
-    found: dict[str, Any] = {}
-
-    def all_there() -> None:
-        meta = consumer.list_topics(timeout=max(1.0, min(5.0, wait_s)))
-        found.update({t: meta.topics.get(t) for t in topics})
-        missing = [t for t, m in found.items() if m is None or m.error or not m.partitions]
-        if missing:
-            raise LookupError(f"topics not created yet: {missing}")
-
-    try:
-        wait_until(all_there, wait_s)
-    except TimeoutError:
-        return None
-    return [
-        TopicPartition(t, p, OFFSET_BEGINNING)
-        for t, m in found.items()
-        for p in sorted(m.partitions)
-    ]
+# How often a reader looks for an output topic the job has not created yet.
+TOPIC_CHECK_S = 2.0
