@@ -11,6 +11,7 @@ import time
 
 import pytest
 from failure_report import Diagnostics, default_log_dirs
+from timing_report import TimingReport
 
 from flink_rag.local.session import shared_stack
 
@@ -19,6 +20,7 @@ _STARTED = pytest.StashKey[float]()
 _TEST_DIAGNOSTICS = pytest.StashKey[Diagnostics]()
 _module_diagnostics: dict[str, Diagnostics] = {}
 _modules_reported: set[str] = set()
+_timing = TimingReport()
 
 
 def _interrupt(signum, frame):
@@ -78,3 +80,14 @@ def pytest_runtest_makereport(item, call):
             parts.append(own.render(default_log_dirs() if module is None else ()))
         report.sections.append(("diagnostics", "\n".join(parts)))
     return report
+
+
+def pytest_runtest_logreport(report):
+    _timing.add(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _timing.by_test:
+        terminalreporter.section("time per tier")
+        for line in _timing.lines():
+            terminalreporter.write_line(line)

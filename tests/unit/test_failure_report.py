@@ -18,7 +18,8 @@ SECRET = "sk-never-print-this-0123456789"
 @pytest.fixture
 def suite(pytester, monkeypatch):
     pytester.makeconftest((TESTS / "conftest.py").read_text())
-    pytester.makepyfile(failure_report=(TESTS / "failure_report.py").read_text())
+    for module in ("failure_report", "timing_report"):
+        pytester.makepyfile(**{module: (TESTS / f"{module}.py").read_text()})
     pytester.makeini(
         "[pytest]\nmarkers =\n    unit: u\n    flink: f\n    integration: i\n    live: l\n"
     )
@@ -108,3 +109,6 @@ def test_unit_failures_and_passing_tests_print_no_diagnostics(suite):
     out = result.stdout.str()
     assert "UNIT-SOURCE" not in out
     assert "PASSING-SOURCE" not in out
+    # Every run ends with where its time went.
+    assert "time per tier" in out
+    assert "unit              1" in out and "integration       1" in out
