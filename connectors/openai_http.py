@@ -28,6 +28,8 @@ from .rate_control import RateController, retry_after_s
 LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}")
+# The `user:password@` of a URL, wherever it shows up in an error text.
+_USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
 _MAX_DETAIL = 300
 # Backoff between rate-limit waits when the server names no Retry-After (seconds).
 _RATE_LIMIT_BACKOFF_S = (0.5, 8.0)
@@ -40,6 +42,22 @@ def is_local_url(base_url: str | None) -> bool:
     return host in _LOCAL_HOSTS or host.startswith("127.")
 
 
+def safe_url(base_url: str | None) -> str:
+    """`base_url` fit for a row error or a log: no `user:password@`, no query (either may
+    carry a credential), or "the OpenAI API" when unset."""
+    if not base_url:
+        return "the OpenAI API"
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port: say nothing more than the host
+        port = None
+    netloc += f":{port}" if port is not None else ""
+    return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else redact(base_url)
+
+
 def resolve_api_key(
     api_key: SecretStr | str | None, api_key_env: str, base_url: str | None, section: str
 ) -> str:
@@ -50,7 +68,7 @@ def resolve_api_key(
         return api_key
     if is_local_url(base_url):
         return LOCAL_PLACEHOLDER_KEY
-    where = base_url or "the OpenAI API"
+    where = safe_url(base_url)
     raise ConfigError(
         f"no API key for {where}: set the environment variable {api_key_env} (or "
         f"{api_key_env}_FILE naming a file that holds it), or name another variable with "
@@ -108,6 +126,7 @@ def redact(text: str, api_key: str | None = None) -> str:
     if api_key and api_key != LOCAL_PLACEHOLDER_KEY:
         text = text.replace(api_key, "***")
     text = _KEY_LIKE.sub("***", text)
+    text = _USERINFO.sub("***@", text)
     return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "..."
 
 
@@ -126,7 +145,7 @@ def provider_error(
 
     if isinstance(err, ProviderError):
         return err
-    where = base_url or "the OpenAI API"
+    where = safe_url(base_url)
     tries = f"after {max_retries} retries" if max_retries else "with retries off"
     opt = f"flink-rag.{section}"
     if isinstance(err, openai.APITimeoutError):
