@@ -47,6 +47,12 @@ log = logging.getLogger(__name__)
 _FORMAT_REJECTED = frozenset({400, 422, 500})
 # What asks a server whether it takes `json_schema` at all: any server that has it accepts this.
 _TRIVIAL_SCHEMA: dict[str, Any] = {"type": "object"}
+# What LLM_COMPLETE_JSON sends when temperature / seed are not configured: its answers decide
+# what a job writes, and a replay after a failover must give the same answer wherever it runs
+# (the cache gives it when shared; these make a fresh call as repeatable as the provider
+# allows). A configured value always wins; plain LLM_COMPLETE keeps the provider's defaults.
+JSON_DEFAULT_TEMPERATURE = 0.0
+JSON_DEFAULT_SEED = 42
 # Longest wait for a slot of the client-side requests-per-minute limit before the row fails.
 RATE_LIMIT_MAX_WAIT_S = 120.0
 
@@ -260,12 +266,13 @@ class ChatClient:
             messages.append({"role": "system", "content": request.system})
         messages.append({"role": "user", "content": request.prompt})
         body: dict[str, Any] = {"model": s.model, "messages": messages}
-        if s.temperature is not None:
-            body["temperature"] = s.temperature
+        temperature, seed = self._sampling(schema)
+        if temperature is not None:
+            body["temperature"] = temperature
         if s.max_tokens is not None:
             body["max_tokens"] = s.max_tokens
-        if s.seed is not None:
-            body["seed"] = s.seed
+        if seed is not None:
+            body["seed"] = seed
 
         started = time.perf_counter()
         try:
@@ -441,13 +448,22 @@ class ChatClient:
             return None
         return True
 
+    def _sampling(self, schema: dict[str, Any] | None) -> tuple[float | None, int | None]:
+        """(temperature, seed) to send: the configured ones, else JSON's fixed defaults."""
+        s = self.settings
+        if schema is None:
+            return s.temperature, s.seed
+        temperature = JSON_DEFAULT_TEMPERATURE if s.temperature is None else s.temperature
+        return temperature, JSON_DEFAULT_SEED if s.seed is None else s.seed
+
     def _cache_key(self, request: ChatRequest, schema: dict[str, Any] | None) -> str:
         s = self.settings
+        temperature, seed = self._sampling(schema)
         params = {
             "base_url": s.base_url,
-            "temperature": s.temperature,
+            "temperature": temperature,
             "max_tokens": s.max_tokens,
-            "seed": s.seed,
+            "seed": seed,
             "schema": schema,
         }
         value = {"system": request.system, "prompt": request.prompt}

@@ -146,3 +146,20 @@ def test_a_password_in_the_base_url_stays_out_of_a_failed_row_end_to_end():
         result = chat.complete("q")
     assert result.error and "s3cret" not in result.error
     assert "llm.example.com" in result.error
+
+
+def test_json_answers_default_to_temperature_zero_and_a_fixed_seed():
+    sdk = FakeSdk(answers={"a": '{"flight_id": "UA1"}'})
+    with client(sdk) as chat:
+        chat.complete("a", schema=SCHEMA)
+        chat.complete("plain")
+    json_body, plain_body = sdk.bodies
+    assert (json_body["temperature"], json_body["seed"]) == (0.0, 42)
+    assert "temperature" not in plain_body and "seed" not in plain_body
+
+
+def test_configured_sampling_wins_for_json_answers():
+    sdk = FakeSdk(answers={"a": '{"flight_id": "UA1"}'})
+    with client(sdk, temperature=0.7, seed=7) as chat:
+        chat.complete("a", schema=SCHEMA)
+    assert (sdk.bodies[0]["temperature"], sdk.bodies[0]["seed"]) == (0.7, 7)
