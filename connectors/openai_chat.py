@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from .call_limits import RPM_SLOT_MAX_WAIT_S
 from .embedding import input_problem, is_empty
 from .errors import InputError, ProviderError
 from .metrics import Metrics, NullMetrics
@@ -53,8 +54,7 @@ _TRIVIAL_SCHEMA: dict[str, Any] = {"type": "object"}
 # allows). A configured value always wins; plain LLM_COMPLETE keeps the provider's defaults.
 JSON_DEFAULT_TEMPERATURE = 0.0
 JSON_DEFAULT_SEED = 42
-# Longest wait for a slot of the client-side requests-per-minute limit before the row fails.
-RATE_LIMIT_MAX_WAIT_S = 120.0
+RATE_LIMIT_MAX_WAIT_S = RPM_SLOT_MAX_WAIT_S
 
 
 @dataclass(frozen=True)

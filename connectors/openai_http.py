@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from .call_limits import RATE_LIMIT_BACKOFF_S
 from .errors import ConfigError, ProviderError
 from .metrics import Metrics
 from .rate_control import RateController, retry_after_s
@@ -31,8 +32,7 @@ _KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}")
 # The `user:password@` of a URL, wherever it shows up in an error text.
 _USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
 _MAX_DETAIL = 300
-# Backoff between rate-limit waits when the server names no Retry-After (seconds).
-_RATE_LIMIT_BACKOFF_S = (0.5, 8.0)
+_RATE_LIMIT_BACKOFF_S = RATE_LIMIT_BACKOFF_S
 
 T = TypeVar("T")
 

@@ -31,12 +31,13 @@ from tenacity import (
     wait_random,
 )
 
+from .call_limits import OUTAGE_BACKOFF_S
 from .metrics import Metrics
 
 T = TypeVar("T")
 
-# Pause between attempts while the outage lasts (seconds): doubling from the first, capped.
-BACKOFF_S = (0.5, 5.0)
+# Pause between attempts while the outage lasts (a module global so tests can shorten it).
+BACKOFF_S = OUTAGE_BACKOFF_S
 # Timeouts of these kinds (by class name: httpx and its fork raise the same names) mean the
 # connection was never made, so the server is down or unreachable.
 _CONNECT_TIMEOUTS = ("ConnectTimeout", "PoolTimeout")
