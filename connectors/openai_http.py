@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
 from .call_limits import RATE_LIMIT_BACKOFF_S
 from .errors import ConfigError, ProviderError
@@ -213,22 +214,32 @@ def wait_out_rate_limits(call: Callable[[], T], wait_s: float, metrics: Metrics,
     Why a loop around the SDK's retries: the SDK retries a fixed number of times, and with
     short Retry-After hints all calls in flight can use them up inside one rate-limit window.
     A rate limit is back-pressure, not a failure: the row should wait, not get an error. Other
-    errors, and a rate limit past the budget, are raised as they are.
+    errors, and a rate limit past the budget, are raised as they are. The same tenacity policy
+    shape as the outage loop (outage.py), with the server's Retry-After as the pause.
     """
     import openai
 
+    def is_rate_limit(err: BaseException) -> bool:
+        return isinstance(err, openai.APIStatusError) and err.status_code == 429
+
+    def pause(state: RetryCallState) -> float:
+        err = state.outcome.exception() if state.outcome is not None else None
+        low, high = _RATE_LIMIT_BACKOFF_S
+        delay = _retry_after_s(err) or min(high, low * 2**state.attempt_number)
+        # jitter spreads the waiting calls over the next window instead of one burst
+        return delay * random.uniform(1.0, 1.5)
+
     deadline = time.monotonic() + wait_s
-    attempt = 0
-    while True:
-        try:
-            return call()
-        except openai.APIStatusError as err:
-            remaining = deadline - time.monotonic()
-            if err.status_code != 429 or remaining <= 0:
-                raise
-            attempt += 1
-            low, high = _RATE_LIMIT_BACKOFF_S
-            delay = _retry_after_s(err) or min(high, low * 2**attempt)
-            metrics.incr(f"{prefix}_rate_limit_waits")
-            # jitter spreads the waiting calls over the next window instead of one burst
-            time.sleep(min(remaining, delay * random.uniform(1.0, 1.5)))
+
+    def sleep(seconds: float) -> None:  # never past the budget
+        time.sleep(max(0.0, min(seconds, deadline - time.monotonic())))
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_rate_limit),
+        stop=stop_after_delay(wait_s),
+        wait=pause,
+        before_sleep=lambda state: metrics.incr(f"{prefix}_rate_limit_waits"),
+        sleep=sleep,
+        reraise=True,
+    )
+    return retrying(call)
