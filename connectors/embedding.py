@@ -256,10 +256,23 @@ def _embed_planned(
     return outcomes
 
 
+# A text every embedding model takes: if a request of it alone is refused like the batch was,
+# the options (model, dimensions, a proxy), not the rows, are what the provider rejects.
+_CANARY_TEXT = "flight"
+
+
 def _embed_bisecting(
-    embedder: Embedder, texts: list[str], tokens_by_text: dict[str, int], metrics: Metrics
+    embedder: Embedder,
+    texts: list[str],
+    tokens_by_text: dict[str, int],
+    metrics: Metrics,
+    canary_checked: bool = False,
 ) -> dict[str, EmbedResult]:
-    """Embed one request; if the provider rejects its content, split it to find the bad rows."""
+    """Embed one request; if the provider rejects its content, split it to find the bad rows.
+
+    Before splitting, one request of a harmless text tells a row fault from a configuration
+    fault: a 400 caused by the options fails every request, and bisecting 256 rows would send
+    511 requests to get 256 copies of the same error."""
     started = time.perf_counter()
     metrics.incr("embed_requests")
     try:
@@ -267,11 +280,13 @@ def _embed_bisecting(
     except ProviderError as err:
         metrics.observe("embed_latency_ms", (time.perf_counter() - started) * 1000)
         if len(texts) > 1 and is_row_fault(err.status):
+            if not canary_checked and _refused_like(embedder, err, metrics):
+                error = f"{err} (a one-word request is refused the same way: check the options)"
+                return {text: EmbedResult(None, error) for text in texts}
             left, right = split_in_half(range(len(texts)))
-            found = _embed_bisecting(embedder, [texts[i] for i in left], tokens_by_text, metrics)
-            found.update(
-                _embed_bisecting(embedder, [texts[i] for i in right], tokens_by_text, metrics)
-            )
+            halves = ([texts[i] for i in left], [texts[i] for i in right])
+            found = _embed_bisecting(embedder, halves[0], tokens_by_text, metrics, True)
+            found.update(_embed_bisecting(embedder, halves[1], tokens_by_text, metrics, True))
             return found
         return {text: EmbedResult(None, str(err)) for text in texts}
     except Exception as err:  # a provider bug must cost rows, not the job
@@ -287,6 +302,18 @@ def _embed_bisecting(
         )
         return {text: EmbedResult(None, error) for text in texts}
     return {text: EmbedResult(_as_floats(v), None) for text, v in zip(texts, vectors, strict=True)}
+
+
+def _refused_like(embedder: Embedder, err: ProviderError, metrics: Metrics) -> bool:
+    """Whether a request of the canary text alone fails with the same status as `err`."""
+    metrics.incr("embed_requests")
+    try:
+        embedder.embed_batch([_CANARY_TEXT])
+    except ProviderError as canary:
+        return canary.status == err.status
+    except Exception:  # not the same refusal: let bisection find the rows
+        return False
+    return False
 
 
 def _as_floats(vector: Any) -> Vector:

@@ -1,8 +1,10 @@
 """VectorStore: top-k lookups in a MongoDB collection, via Atlas `$vectorSearch` or a scan.
 
-Modes: "atlas" runs the `$vectorSearch` pipeline; "scan" (servers without search) runs a
-filtered `find` and scores exactly in the worker on Atlas's score scale; "auto" uses the search
-index if the server has one, else the scan-mode descriptor written by `flink-rag index create`.
+Modes: "atlas" runs the `$vectorSearch` pipeline (mongodb_atlas_search); "scan" (servers
+without search, small collections: mongodb_scan_search bounds it) runs a filtered `find` and
+scores exactly in the worker on Atlas's score scale; "auto" uses the search index if the server
+has one, else the scan-mode descriptor written by `flink-rag index create`, with a warning.
+This module is the lifecycle (client, index checks, fork safety) and the per-row contract.
 
 A UDF object is pickled and shipped to worker processes, so the client is created in `open()`
 — never at import or in `__init__` — and re-created if the process was forked since.
@@ -11,11 +13,10 @@ A UDF object is pickled and shipped to worker processes, so the client is create
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,43 +34,23 @@ from .errors import (
     ProviderError,
 )
 from .metrics import Metrics, NullMetrics
+from .mongodb_atlas_search import atlas_search
+from .mongodb_client import open_client, safe_message
 from .mongodb_index import ATLAS, SCAN, IndexInfo, describe
+from .mongodb_scan_search import check_scan_size, scan_search
 from .outage import is_mongo_outage, wait_out_outages
 from .settings import StoreSettings
-from .vector_cache import VectorCache, key
+from .vector_cache import VectorCache
 from .vector_filters import coerce_filter, validate_filter
 from .vector_hits import Hit, get_path, json_safe
-from .vector_pipeline import (
-    SCORE_FIELD,
-    projected_fields,
-    search_pipeline,
-)
-from .vector_scoring import as_vector, scores, top_k
+from .vector_pipeline import SCORE_FIELD
+from .vector_scoring import as_vector
 
 log = logging.getLogger(__name__)
 
 MAX_K = 1000  # a lookup feeding a prompt never needs more; protects the worker's memory
 # One lookup: query vector, k, filter (MQL document, its JSON text, or None).
 LookupRequest = tuple[Any, Any, Any]
-APP_NAME = "flink-rag"
-
-
-def open_client(settings: StoreSettings) -> MongoClient:
-    """A MongoClient for the profile, with its timeouts; the URI stays out of every message."""
-    timeout_ms = max(1, int(settings.timeout_s * 1000))
-    try:
-        return MongoClient(
-            settings.uri.get_secret_value(),
-            appname=APP_NAME,
-            serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=timeout_ms,
-            socketTimeoutMS=timeout_ms,
-        )
-    except (PyMongoError, ValueError) as err:
-        raise ConfigError(
-            f"MONGODB_URI for store {settings.name!r} is not usable ({type(err).__name__}); "
-            "fix the variable (or its _FILE)"
-        ) from None  # the original message may quote the URI
 
 
 class VectorStore:
@@ -124,7 +105,7 @@ class VectorStore:
             client.close()
             raise ProviderError(
                 f"MongoDB refused to describe the index of store {s.name!r} "
-                f"({s.database}.{s.collection}, code {err.code}): {_safe_message(err)}; "
+                f"({s.database}.{s.collection}, code {err.code}): {safe_message(err)}; "
                 "check the user's roles and the credentials in MONGODB_URI",
                 status=err.code,
             ) from None
@@ -133,9 +114,24 @@ class VectorStore:
             raise
         try:
             self._check_index(info, expected_dimensions or s.dimensions)
+            if info is not None and info.mode == SCAN:
+                if s.mode == "auto":  # never silently: a reader of the log sees why it is slow
+                    log.warning(
+                        "store %s: mode=auto found no search index on %s and scans instead; "
+                        "set mode=atlas after `flink-rag index create` on an Atlas server",
+                        s.name, info.where,
+                    )  # fmt: skip
+                check_scan_size(s, collection)
         except FlinkRagError:
             client.close()
             raise
+        except PyMongoError as err:
+            client.close()
+            raise ProviderError(
+                f"cannot count the documents of store {s.name!r} ({type(err).__name__}); "
+                "check MONGODB_URI and the network",
+                retryable=True,
+            ) from None
         assert info is not None
         self._client, self._collection, self.index = client, collection, info
         self._pid = os.getpid()
@@ -222,63 +218,16 @@ class VectorStore:
         return self._scan(vector, k, mql)
 
     def _atlas(self, vector: np.ndarray, k: int, mql: dict[str, Any] | None) -> list[Hit]:
-        s, info = self.settings, self._require_index()
-        pipeline = search_pipeline(
-            info.name,
-            info.path,
-            vector.tolist(),
-            k,
-            num_candidates=s.num_candidates,
-            filter=mql,
-            exact=s.exact,
-            fields=s.fields,
-            content_field=s.content_field,
-            min_score=s.min_score,
+        return atlas_search(
+            self.settings, self._require_index(), self._run, self._hit, vector, k, mql
         )
-        docs = self._run(lambda c: list(c.aggregate(pipeline)))
-        return [self._hit(doc, float(doc.get(SCORE_FIELD, math.nan))) for doc in docs]
 
     def _scan(self, vector: np.ndarray, k: int, mql: dict[str, Any] | None) -> list[Hit]:
-        s, info, cache = self.settings, self._require_index(), self._cache
-        assert cache is not None
-        # 1. the server picks the matching ids (exact filter semantics, sees inserts/deletes);
-        # 2. their vectors come from the per-process cache, unseen ones from the server;
-        # 3. content and fields are read only for the k winners.
-        batch = _batch_size(info.dimensions)
-        ids = self._run(
-            lambda c: [d["_id"] for d in c.find(mql or {}, {"_id": 1}, batch_size=10 * batch)]
-        )
-        if not ids:
-            return []
-        kept, matrix = self._run(lambda c: cache.vectors_for(ids, self._fetch_vectors))
-        if not kept:
-            return []
-        values = scores(vector, matrix, info.similarity)
-        best = top_k(values, k, s.min_score)
-        if best.size == 0:
-            return []
-        winners = [kept[i] for i in best]
-        projection = {name: 1 for name in projected_fields(s.fields, s.content_field)}
-        projection["_id"] = 1
-        docs = self._run(lambda c: list(c.find({"_id": {"$in": winners}}, projection)))
-        by_id = {key(d["_id"]): d for d in docs}
-        hits = []
-        for i in best:
-            doc = by_id.get(key(kept[i]))
-            if doc is not None:  # deleted between the reads
-                hits.append(self._hit(doc, float(values[i])))
-        return hits
-
-    def _fetch_vectors(self, ids: list[Any]) -> Iterator[tuple[Any, Any]]:
-        """(id, vector) for `ids`, in chunks: one reply must stay under the wire-message limit."""
-        assert self._collection is not None and self.index is not None
-        path = self.index.path
-        batch = _batch_size(self.index.dimensions)
-        for start in range(0, len(ids), batch):
-            chunk = ids[start : start + batch]
-            cursor = self._collection.find({"_id": {"$in": chunk}}, {path: 1}, batch_size=batch)
-            for doc in cursor:
-                yield doc["_id"], get_path(doc, path)
+        assert self._cache is not None and self._collection is not None
+        return scan_search(
+            self.settings, self._require_index(), self._cache, self._collection, self._run,
+            self._hit, vector, k, mql,
+        )  # fmt: skip
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -305,7 +254,7 @@ class VectorStore:
                 retry_if=is_mongo_outage,
             )
         except OperationFailure as err:
-            message = _safe_message(err)
+            message = safe_message(err)
             match = re.search(r"indexed with (\d+) dimensions but queried with (\d+)", message)
             if match:
                 raise DimensionMismatchError(
@@ -370,16 +319,3 @@ class VectorStore:
                 f"{info.name!r} does not have; recreate it with `flink-rag index create "
                 f"--store {s.name} --filter-fields {','.join(s.filter_fields)}`"
             )
-
-
-def _batch_size(dimensions: int) -> int:
-    """Documents per reply so one reply of vectors stays near 8 MB."""
-    return max(10, min(1000, 600_000 // max(1, dimensions)))
-
-
-_CREDENTIALS = re.compile(r"//[^/@\s]+@")
-
-
-def _safe_message(err: OperationFailure) -> str:
-    text = str((err.details or {}).get("errmsg") or err)
-    return _CREDENTIALS.sub("//***@", text)[:300]

@@ -12,17 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from .call_limits import RPM_SLOT_MAX_WAIT_S
 from .embedding import input_problem, is_empty
 from .errors import InputError, ProviderError
 from .metrics import Metrics, NullMetrics
 from .openai_http import (
     create_client,
     provider_error,
+    redact,
     resolve_api_key,
     wait_out_rate_limits,
 )
@@ -43,8 +46,15 @@ log = logging.getLogger(__name__)
 # Statuses with which a server refuses a `json_schema` response_format it does not know
 # (llama-cpp-python 0.3.x: 500 with a pydantic validation error naming response_format).
 _FORMAT_REJECTED = frozenset({400, 422, 500})
-# Longest wait for a slot of the client-side requests-per-minute limit before the row fails.
-RATE_LIMIT_MAX_WAIT_S = 120.0
+# What asks a server whether it takes `json_schema` at all: any server that has it accepts this.
+_TRIVIAL_SCHEMA: dict[str, Any] = {"type": "object"}
+# What LLM_COMPLETE_JSON sends when temperature / seed are not configured: its answers decide
+# what a job writes, and a replay after a failover must give the same answer wherever it runs
+# (the cache gives it when shared; these make a fresh call as repeatable as the provider
+# allows). A configured value always wins; plain LLM_COMPLETE keeps the provider's defaults.
+JSON_DEFAULT_TEMPERATURE = 0.0
+JSON_DEFAULT_SEED = 42
+RATE_LIMIT_MAX_WAIT_S = RPM_SLOT_MAX_WAIT_S
 
 
 @dataclass(frozen=True)
@@ -58,13 +68,18 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class Completion:
-    """One row's answer. With an error, `text` is None - or the raw answer if it was invalid."""
+    """One row's answer. With an error, `text` is None - or the raw answer if it was invalid.
+
+    `finish_reason` is the provider's (`stop`, `length`...): `length` means the text was cut at
+    max-tokens. Plain LLM_COMPLETE keeps such a text without an error (a cut summary may still
+    be useful) but says so here; the JSON functions make it an error."""
 
     text: str | None
     error: str | None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     latency_ms: int | None = None
+    finish_reason: str | None = None
 
 
 _NULL = Completion(None, None)
@@ -94,17 +109,21 @@ class ChatClient:
         # With "auto", None until the first structured call has probed the server.
         self._style: str | None = None
         self._style_lock = threading.Lock()
+        self._probing = False
+        self._verdict = threading.Event()
         self._open_lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable before or after open(); the worker opens its own client and pool."""
         state = {**self.__dict__, "_client": None, "_pool": None, "_limiter": None, "_rate": None}
         state.update(_cache=None, _api_key=None)
-        del state["_style_lock"], state["_open_lock"]
+        del state["_style_lock"], state["_open_lock"], state["_verdict"]
+        state["_probing"] = False
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._verdict = threading.Event()
         self._style_lock = threading.Lock()
         self._open_lock = threading.Lock()
 
@@ -189,8 +208,13 @@ class ChatClient:
             raise  # on-error=fail: the job is meant to stop
         except Exception as err:
             self.metrics.incr("llm_errors")
-            # The type only: the message of an unexpected error may hold the row's data.
-            log.exception("LLM_COMPLETE failed unexpectedly on one row")
+            # The type and the frames only: the message of an unexpected error may hold the
+            # row's data, which must stay out of the logs (log.exception would print it).
+            log.error(
+                "LLM_COMPLETE failed unexpectedly on one row (%s) at:\n%s",
+                type(err).__name__,
+                "".join(traceback.format_tb(err.__traceback__)),
+            )
             return Completion(
                 None, f"completion failed unexpectedly ({type(err).__name__}); report this"
             )
@@ -216,7 +240,9 @@ class ChatClient:
         cached = self._cache.get(key) if self._cache is not None else None
         if isinstance(cached, dict) and isinstance(cached.get("text"), str):
             self.metrics.incr("llm_cache_hits")
-            return Completion(cached["text"], None, cached.get("pt"), cached.get("ct"), 0)
+            return Completion(
+                cached["text"], None, cached.get("pt"), cached.get("ct"), 0, cached.get("fr")
+            )
         if self._cache is not None:
             self.metrics.incr("llm_cache_misses")
 
@@ -228,6 +254,7 @@ class ChatClient:
                 "text": completion.text,
                 "pt": completion.prompt_tokens,
                 "ct": completion.completion_tokens,
+                "fr": completion.finish_reason,
             }
             self._cache.set(key, value)
         return completion
@@ -239,12 +266,13 @@ class ChatClient:
             messages.append({"role": "system", "content": request.system})
         messages.append({"role": "user", "content": request.prompt})
         body: dict[str, Any] = {"model": s.model, "messages": messages}
-        if s.temperature is not None:
-            body["temperature"] = s.temperature
+        temperature, seed = self._sampling(schema)
+        if temperature is not None:
+            body["temperature"] = temperature
         if s.max_tokens is not None:
             body["max_tokens"] = s.max_tokens
-        if s.seed is not None:
-            body["seed"] = s.seed
+        if seed is not None:
+            body["seed"] = seed
 
         started = time.perf_counter()
         try:
@@ -259,6 +287,10 @@ class ChatClient:
                 self.metrics,
                 "llm",
             )
+        except InputError as err:  # the row's own request was refused: its error, never the job's
+            latency = _ms_since(started)
+            self.metrics.observe("llm_latency_ms", latency)
+            return Completion(None, str(err), latency_ms=latency)
         except Exception as err:
             latency = _ms_since(started)
             self.metrics.observe("llm_latency_ms", latency)
@@ -285,19 +317,23 @@ class ChatClient:
         self.metrics.incr("llm_completion_tokens", completion_tokens or 0)
         choice = response.choices[0] if response.choices else None
         text = choice.message.content if choice is not None else None
+        finish_reason = getattr(choice, "finish_reason", None)
+        finish_reason = finish_reason if isinstance(finish_reason, str) else None
         error = None
+        if finish_reason == "length":
+            self.metrics.incr("llm_truncated")
         if schema is not None:
             error = answer_problem(text, schema)
-            if error and choice is not None and choice.finish_reason == "length":
-                error += (
-                    f" (the answer was cut at {s.max_tokens} tokens; "
-                    "raise flink-rag.llm.max-tokens)"
-                )
+            if finish_reason == "length":
+                # Even a cut answer that parses is not the answer asked for (a shortened
+                # string, a missing optional field): a row error, never a silent value.
+                cut = f"the answer was cut at {s.max_tokens} tokens; raise flink-rag.llm.max-tokens"
+                error = f"{error} ({cut})" if error else cut
             if error:
                 self.metrics.incr("llm_invalid_output")
         elif text is None:
             error = "the model gave no answer text"
-        return Completion(text, error, prompt_tokens, completion_tokens, latency)
+        return Completion(text, error, prompt_tokens, completion_tokens, latency, finish_reason)
 
     def _paced_create(self, body: dict[str, Any], schema: dict[str, Any] | None) -> Any:
         """`_create` holding one of the calls in flight the provider's rate limits allow."""
@@ -322,22 +358,47 @@ class ChatClient:
             return self._client.chat.completions.create(**body)
         style = self._style or self.settings.structured_output
         if style == "auto":
-            with self._style_lock:  # one probe per client; the other rows wait for its verdict
-                if self._style is None:
-                    probed = self._probe_json_schema(body, schema)
-                    if probed is not None:
-                        return probed
-                style = self._style or JSON_SCHEMA
+            probed = self._negotiate_style(body, schema)
+            if probed is not None:
+                return probed
+            style = self._style or JSON_SCHEMA
         self.metrics.incr("llm_requests")
         return self._client.chat.completions.create(
             **body, response_format=response_format(schema, style)
         )
 
+    def _negotiate_style(self, body: dict[str, Any], schema: dict[str, Any]) -> Any:
+        """With structured-output=auto and no verdict yet: one row at a time probes, the answer
+        to its probe (or None). No lock is held across the network call: the lock only elects
+        the prober; the other rows wait for its verdict at most one call's timeout and then go
+        ahead with json_schema (after a failover no call succeeds for a while, and rows must
+        not queue behind probes that each wait out a timeout)."""
+        with self._style_lock:
+            if self._style is not None:
+                return None
+            elect = not self._probing
+            if elect:
+                self._probing = True
+                self._verdict.clear()
+        if not elect:
+            self._verdict.wait(self.settings.timeout_s)
+            return None
+        try:
+            return self._probe_json_schema(body, schema)
+        finally:
+            with self._style_lock:
+                self._probing = False
+            self._verdict.set()
+
     def _probe_json_schema(self, body: dict[str, Any], schema: dict[str, Any]) -> Any:
         """Try `json_schema` once without retries; settle the style from the answer.
 
         llama-cpp-python rejects `json_schema` with a validation error (HTTP 500 in 0.3.x, which
-        the SDK would otherwise retry for a minute); it needs `json_object` + `schema`. Any
+        the SDK would otherwise retry for a minute); it needs `json_object` + `schema`. But a
+        provider that has json_schema also rejects a schema it cannot compile (400 naming
+        response_format): that is this row's problem, and must not switch the whole worker to
+        json_object, where ordinary rows then fail. So a rejection is confirmed with a trivial
+        schema before the style changes; if that one passes, only this row gets an error. Any
         other failure leaves the style open and the row is sent again with the SDK's retries.
         """
         import openai
@@ -348,26 +409,70 @@ class ChatClient:
                 **body, response_format=response_format(schema, JSON_SCHEMA)
             )
         except openai.APIStatusError as err:
-            text = str(err)
-            if err.status_code in _FORMAT_REJECTED and "response_format" in text:
-                self._style = JSON_OBJECT
+            if not _rejects_format(err):
+                return None
+            verdict = self._server_has_json_schema()
+            if verdict is None:
+                return None
+            self._style = JSON_SCHEMA if verdict else JSON_OBJECT
+            if verdict:
+                raise InputError(
+                    "the provider rejected this row's json_schema "
+                    f"(HTTP {err.status_code}: {redact(str(err), self._api_key)}); simplify the "
+                    "schema to what the provider's structured output supports"
+                ) from None
             return None
         except openai.APIError:
             return None
         self._style = JSON_SCHEMA
         return answer
 
+    def _server_has_json_schema(self) -> bool | None:
+        """Whether the server takes `json_schema` at all (None: it could not be told), asked
+        with the smallest request that carries one."""
+        import openai
+
+        body: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": [{"role": "user", "content": "{}"}],
+            "max_tokens": 1,
+        }
+        self.metrics.incr("llm_requests")
+        try:
+            self._client.with_options(max_retries=0).chat.completions.create(
+                **body, response_format=response_format(_TRIVIAL_SCHEMA, JSON_SCHEMA)
+            )
+        except openai.APIStatusError as err:
+            return False if _rejects_format(err) else None
+        except openai.APIError:
+            return None
+        return True
+
+    def _sampling(self, schema: dict[str, Any] | None) -> tuple[float | None, int | None]:
+        """(temperature, seed) to send: the configured ones, else JSON's fixed defaults."""
+        s = self.settings
+        if schema is None:
+            return s.temperature, s.seed
+        temperature = JSON_DEFAULT_TEMPERATURE if s.temperature is None else s.temperature
+        return temperature, JSON_DEFAULT_SEED if s.seed is None else s.seed
+
     def _cache_key(self, request: ChatRequest, schema: dict[str, Any] | None) -> str:
         s = self.settings
+        temperature, seed = self._sampling(schema)
         params = {
             "base_url": s.base_url,
-            "temperature": s.temperature,
+            "temperature": temperature,
             "max_tokens": s.max_tokens,
-            "seed": s.seed,
+            "seed": seed,
             "schema": schema,
         }
         value = {"system": request.system, "prompt": request.prompt}
         return cache_key(self.provider, s.model, params, value)
+
+
+def _rejects_format(err: Any) -> bool:
+    """Whether an HTTP error is the server refusing the `response_format` as sent."""
+    return err.status_code in _FORMAT_REJECTED and "response_format" in str(err)
 
 
 def _ms_since(started: float) -> int:

@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
+from .call_limits import RATE_LIMIT_BACKOFF_S
 from .errors import ConfigError, ProviderError
 from .metrics import Metrics
 from .rate_control import RateController, retry_after_s
@@ -28,9 +30,10 @@ from .rate_control import RateController, retry_after_s
 LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}")
+# The `user:password@` of a URL, wherever it shows up in an error text.
+_USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
 _MAX_DETAIL = 300
-# Backoff between rate-limit waits when the server names no Retry-After (seconds).
-_RATE_LIMIT_BACKOFF_S = (0.5, 8.0)
+_RATE_LIMIT_BACKOFF_S = RATE_LIMIT_BACKOFF_S
 
 T = TypeVar("T")
 
@@ -38,6 +41,22 @@ T = TypeVar("T")
 def is_local_url(base_url: str | None) -> bool:
     host = urlsplit(base_url or "").hostname or ""
     return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def safe_url(base_url: str | None) -> str:
+    """`base_url` fit for a row error or a log: no `user:password@`, no query (either may
+    carry a credential), or "the OpenAI API" when unset."""
+    if not base_url:
+        return "the OpenAI API"
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port: say nothing more than the host
+        port = None
+    netloc += f":{port}" if port is not None else ""
+    return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else redact(base_url)
 
 
 def resolve_api_key(
@@ -50,7 +69,7 @@ def resolve_api_key(
         return api_key
     if is_local_url(base_url):
         return LOCAL_PLACEHOLDER_KEY
-    where = base_url or "the OpenAI API"
+    where = safe_url(base_url)
     raise ConfigError(
         f"no API key for {where}: set the environment variable {api_key_env} (or "
         f"{api_key_env}_FILE naming a file that holds it), or name another variable with "
@@ -108,6 +127,7 @@ def redact(text: str, api_key: str | None = None) -> str:
     if api_key and api_key != LOCAL_PLACEHOLDER_KEY:
         text = text.replace(api_key, "***")
     text = _KEY_LIKE.sub("***", text)
+    text = _USERINFO.sub("***@", text)
     return text if len(text) <= _MAX_DETAIL else text[:_MAX_DETAIL] + "..."
 
 
@@ -126,7 +146,7 @@ def provider_error(
 
     if isinstance(err, ProviderError):
         return err
-    where = base_url or "the OpenAI API"
+    where = safe_url(base_url)
     tries = f"after {max_retries} retries" if max_retries else "with retries off"
     opt = f"flink-rag.{section}"
     if isinstance(err, openai.APITimeoutError):
@@ -194,22 +214,32 @@ def wait_out_rate_limits(call: Callable[[], T], wait_s: float, metrics: Metrics,
     Why a loop around the SDK's retries: the SDK retries a fixed number of times, and with
     short Retry-After hints all calls in flight can use them up inside one rate-limit window.
     A rate limit is back-pressure, not a failure: the row should wait, not get an error. Other
-    errors, and a rate limit past the budget, are raised as they are.
+    errors, and a rate limit past the budget, are raised as they are. The same tenacity policy
+    shape as the outage loop (outage.py), with the server's Retry-After as the pause.
     """
     import openai
 
+    def is_rate_limit(err: BaseException) -> bool:
+        return isinstance(err, openai.APIStatusError) and err.status_code == 429
+
+    def pause(state: RetryCallState) -> float:
+        err = state.outcome.exception() if state.outcome is not None else None
+        low, high = _RATE_LIMIT_BACKOFF_S
+        delay = _retry_after_s(err) or min(high, low * 2**state.attempt_number)
+        # jitter spreads the waiting calls over the next window instead of one burst
+        return delay * random.uniform(1.0, 1.5)
+
     deadline = time.monotonic() + wait_s
-    attempt = 0
-    while True:
-        try:
-            return call()
-        except openai.APIStatusError as err:
-            remaining = deadline - time.monotonic()
-            if err.status_code != 429 or remaining <= 0:
-                raise
-            attempt += 1
-            low, high = _RATE_LIMIT_BACKOFF_S
-            delay = _retry_after_s(err) or min(high, low * 2**attempt)
-            metrics.incr(f"{prefix}_rate_limit_waits")
-            # jitter spreads the waiting calls over the next window instead of one burst
-            time.sleep(min(remaining, delay * random.uniform(1.0, 1.5)))
+
+    def sleep(seconds: float) -> None:  # never past the budget
+        time.sleep(max(0.0, min(seconds, deadline - time.monotonic())))
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_rate_limit),
+        stop=stop_after_delay(wait_s),
+        wait=pause,
+        before_sleep=lambda state: metrics.incr(f"{prefix}_rate_limit_waits"),
+        sleep=sleep,
+        reraise=True,
+    )
+    return retrying(call)

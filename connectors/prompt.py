@@ -31,6 +31,10 @@ def hits_from_json(context_json: str | None) -> list[dict[str, Any]]:
             f"context is not valid JSON ({err.msg} at character {err.pos}); pass the "
             "output of VECTOR_LOOKUP_JSON"
         ) from err
+    except RecursionError as err:  # thousands of nested brackets: row data, not a bug
+        raise InputError(
+            "context is nested too deeply; pass the output of VECTOR_LOOKUP_JSON"
+        ) from err
     hits = parsed.get("hits") if isinstance(parsed, Mapping) else parsed
     if hits is None:
         return []

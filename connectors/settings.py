@@ -22,6 +22,13 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
+from .call_limits import (
+    DEFAULT_EMBED_TIMEOUT_S,
+    DEFAULT_LLM_TIMEOUT_S,
+    DEFAULT_LOOKUP_TIMEOUT_S,
+    DEFAULT_OUTAGE_WAIT_S,
+    DEFAULT_RATE_LIMIT_WAIT_S,
+)
 from .errors import ConfigError
 
 # Defaults, named once. The local stack's ports move with FLINK_RAG_PORT_OFFSET.
@@ -39,10 +46,7 @@ OPENAI_MAX_BATCH_INPUTS = 2048
 OPENAI_MAX_BATCH_TOKENS = 300_000
 OPENAI_MAX_INPUT_TOKENS = 8192
 
-# How long a rate-limited (429) call keeps waiting for a slot before its row gets an error.
-DEFAULT_RATE_LIMIT_WAIT_S = 300.0
-# How long an outage (endpoint or MongoDB unreachable, 5xx, timeouts) is waited out per row.
-DEFAULT_OUTAGE_WAIT_S = 120.0
+# The call policy's numbers live in call_limits (re-exported here for the option defaults).
 # The answer cache is on unless cache-dir is one of these; bounded by cache-max-bytes.
 CACHE_OFF = ("off", "none", "false", "0")
 DEFAULT_CACHE_MAX_BYTES = 2**30
@@ -198,7 +202,7 @@ class EmbedSettings(Section):
         "truncate", alias="on-overlong"
     )
     concurrency: PositiveInt = 4
-    timeout_s: Seconds = Field(30.0, alias="timeout")
+    timeout_s: Seconds = Field(DEFAULT_EMBED_TIMEOUT_S, alias="timeout")
     max_retries: NonNegativeInt = Field(6, alias="max-retries")
     on_error: OnError = Field("null", alias="on-error")
     cache_dir: str | None = Field(None, alias="cache-dir")
@@ -251,7 +255,7 @@ class LlmSettings(Section):
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     max_tokens: PositiveInt | None = Field(256, alias="max-tokens")
     seed: int | None = None
-    timeout_s: Seconds = Field(60.0, alias="timeout")
+    timeout_s: Seconds = Field(DEFAULT_LLM_TIMEOUT_S, alias="timeout")
     max_retries: NonNegativeInt = Field(6, alias="max-retries")
     concurrency: PositiveInt = 64
     on_error: OnError = Field("null", alias="on-error")
@@ -318,7 +322,7 @@ class StoreSettings(Section):
     min_score: float | None = Field(None, alias="min-score")
     exact: bool = False
     dimensions: PositiveInt | None = None
-    timeout_s: Seconds = Field(10.0, alias="timeout")
+    timeout_s: Seconds = Field(DEFAULT_LOOKUP_TIMEOUT_S, alias="timeout")
     # scan mode: how long cached document vectors are trusted
     scan_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(60.0, alias="scan-cache-ttl")
     # lookups of one batch in flight at once (VectorStore.search_many, VECTOR_LOOKUP_JSON)

@@ -23,6 +23,7 @@ from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 
 from .errors import InputError
+from .schema_limits import check_schema_bounds
 
 JSON_SCHEMA = "json_schema"
 JSON_OBJECT = "json_object"
@@ -59,7 +60,11 @@ def parse_schema(schema: str | Mapping[str, Any]) -> dict[str, Any]:
             f"json_schema refers to {remote[:200]!r}; only references inside the schema "
             "(#/$defs/...) are allowed: inline the referenced definitions under $defs"
         )
-    _validator(json.dumps(parsed, sort_keys=True))  # raises InputError on an invalid schema
+    try:
+        _validator(json.dumps(parsed, sort_keys=True))  # raises InputError on an invalid schema
+    except RecursionError as err:
+        raise InputError("json_schema is nested too deeply; flatten it with $defs") from err
+    check_schema_bounds(parsed)  # before the paid call: what would hang or recurse after it
     return parsed
 
 
@@ -142,11 +147,15 @@ def answer_problem(text: str | None, schema: Mapping[str, Any]) -> str | None:
         value = json.loads(text)
     except json.JSONDecodeError as err:
         return f"answer is not valid JSON: {err.msg} at character {err.pos}"
+    except RecursionError:
+        return "answer is nested too deeply to check"
     validator = _validator(json.dumps(dict(schema), sort_keys=True))
     try:
         error = best_match(validator.iter_errors(value))
     except Unresolvable as err:
         return f"the schema has a reference that does not resolve inside it: {err}"
+    except RecursionError:  # parse_schema refuses $ref cycles; this is the last line
+        return "the schema recurses without end on this answer; remove the $ref cycle"
     if error is None:
         return None
     return f"answer does not match the schema: {_where(error.json_path)}{_short(error.message)}"

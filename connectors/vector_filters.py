@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -50,10 +51,18 @@ def parse_filter(text: str | None) -> dict[str, Any] | None:
             f"filter is not valid JSON: {err.msg} at line {err.lineno} column {err.colno} "
             f"(character {err.pos}){_json_hint(text)}; {_HINT}"
         ) from err
-    except (ValueError, TypeError, BSONError) as err:
-        raise FilterError(f"filter has an invalid extended JSON value: {err}; {_HINT}") from err
     except RecursionError as err:
         raise FilterError(f"filter is nested too deeply (limit {MAX_DEPTH} levels)") from err
+    except ArithmeticError as err:  # {"$numberDecimal": "x"} raises decimal.InvalidOperation
+        raise FilterError(
+            'filter has a {"$numberDecimal": ...} that is not a decimal number such as "12.50"'
+        ) from err
+    except (ValueError, TypeError, BSONError) as err:
+        raise FilterError(f"filter has an invalid extended JSON value: {err}; {_HINT}") from err
+    except Exception as err:  # bson's extended-JSON decoding raises more kinds than it documents
+        raise FilterError(
+            f"filter has an invalid extended JSON value ({type(err).__name__}); {_HINT}"
+        ) from err
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -210,7 +219,8 @@ class _Checker:
 def _pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        # Counter, not keys.count per key: that was quadratic (a 1 MB filter took minutes).
+        dupes = sorted(k for k, n in Counter(keys).items() if n > 1)[:10]
         raise ValueError(f"duplicate key(s) {', '.join(dupes)} in one object; merge them")
     if len(pairs) == 1 and pairs[0][0] == "$date" and isinstance(pairs[0][1], str):
         return _parse_date(pairs[0][1])

@@ -3,8 +3,11 @@
 The rows of a batch are answered by overlapping calls (`flink-rag.llm.concurrency` threads per
 worker), results in input order, each computed from its own row only. Async Python UDFs are
 not used: PyFlink 2.3.0 returns some rows computed on another row's input (FLINK-39532).
-Both return ROW<text, error, prompt_tokens, completion_tokens, latency_ms>; a failed row has
-text NULL (or the raw invalid answer) and error set, unless `flink-rag.llm.on-error=fail`.
+Both return ROW<text, error, prompt_tokens, completion_tokens, latency_ms, finish_reason>; a
+failed row has text NULL (or the raw invalid answer) and error set, unless
+`flink-rag.llm.on-error=fail`. `finish_reason = 'length'` marks a text cut at max-tokens (an
+error for LLM_COMPLETE_JSON); it is the last field so queries reading fields by name, and
+views built on the first five, keep working.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ COMPLETION_ROW = DataTypes.ROW(
         DataTypes.FIELD("prompt_tokens", DataTypes.INT()),
         DataTypes.FIELD("completion_tokens", DataTypes.INT()),
         DataTypes.FIELD("latency_ms", DataTypes.BIGINT()),
+        DataTypes.FIELD("finish_reason", DataTypes.STRING()),
     ]
 )
 
@@ -47,6 +51,7 @@ def completions_frame(completions: Sequence[Completion]) -> pd.DataFrame:
             "prompt_tokens": column([c.prompt_tokens for c in completions]),
             "completion_tokens": column([c.completion_tokens for c in completions]),
             "latency_ms": column([c.latency_ms for c in completions]),
+            "finish_reason": column([c.finish_reason for c in completions]),
         }
     )
 

@@ -37,7 +37,7 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, TableFunction, ud
 
 from ..connectors.errors import ConfigError, FlinkRagError, InputError, ProviderError
 from ..connectors.mongodb_store import VectorStore
-from ..connectors.vector_hits import Hit, lookup_json
+from ..connectors.vector_hits import Hit, hit_rows, lookup_json
 from . import config, flink_metrics, shared
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,10 @@ class _Lookup:
         embed = config.embed_settings(context)
         self._expected_dims = embed.dimensions  # only when configured; else the index decides
         self._stores: dict[str, VectorStore] = {}
+        # The profiles this job configures. A store name is often row data: a name outside
+        # them is that row's mistake (an error on the row), and must not open a client to the
+        # default URI, one per distinct name, kept until close.
+        self._profiles = frozenset(config.store_names(config.job_parameters(context)))
         for name in config.listed_stores(context):
             self._store(name)
 
@@ -72,9 +76,15 @@ class _Lookup:
         if store is not None:
             return store
         if not name or not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(
+            raise InputError(
                 f"VECTOR_LOOKUP store name {name!r} is not a profile name; pass the <name> of "
                 "'flink-rag.store.<name>.*' as a string literal"
+            )
+        if name not in self._profiles:
+            known = ", ".join(sorted(self._profiles)) or "none"
+            raise InputError(
+                f"VECTOR_LOOKUP store {name[:100]!r} is not a configured profile (this job has: "
+                f"{known}); configure 'flink-rag.store.<name>.*' or fix the store column"
             )
         settings = config.store_settings(self._context, name)
 
@@ -96,9 +106,8 @@ class _Lookup:
         """(hits, None) or ([], error text); a profile that cannot open raises."""
         if store is None:
             return [], "store is NULL; pass the profile name"
-        opened = self._store(store)
         try:
-            return opened.search(query, k, filter), None
+            return self._store(store).search(query, k, filter), None
         except (InputError, ProviderError) as err:
             if isinstance(err, ProviderError):
                 log.warning("VECTOR_LOOKUP on %s failed: %s", store, err)
@@ -116,7 +125,10 @@ class _Lookup:
     ) -> list[tuple[list[Hit], str | None]]:
         """(hits, None) or ([], error text) per request, in order; a profile that cannot open
         raises (every row would fail, so the job does)."""
-        opened = self._store(store)
+        try:
+            opened = self._store(store)
+        except InputError as err:  # the name is the rows' own mistake
+            return [([], str(err))] * len(requests)
         try:
             results = opened.search_many(requests)
         finally:
@@ -214,21 +226,7 @@ class VectorHits(TableFunction):
                 "inside VECTOR_HITS(...); compute VECTOR_LOOKUP_JSON in a view or subquery and "
                 "pass its column to VECTOR_HITS"
             )
-        if answer is None:
-            yield None, None, None, None, "no lookup answer (NULL); pass VECTOR_LOOKUP_JSON(...)"
-            return
-        try:
-            parsed = json.loads(answer)
-            hits, error = parsed.get("hits") or [], parsed.get("error")
-        except (ValueError, AttributeError):
-            yield None, None, None, None, "not a VECTOR_LOOKUP_JSON answer; pass its result"
-            return
-        if error is not None:
-            yield None, None, None, None, str(error)
-            return
-        for hit in hits:
-            metadata = json.dumps(hit.get("metadata") or {}, ensure_ascii=False, sort_keys=True)
-            yield hit.get("id"), hit.get("score"), hit.get("content"), metadata, None
+        yield from hit_rows(answer)
 
 
 VECTOR_LOOKUP = udtf(VectorLookup(), result_types=HIT_TYPES)

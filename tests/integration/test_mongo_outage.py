@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pymongo
 import pytest
+from slow_mongo_proxy import SlowAggregateProxy
 
 from flink_rag.connectors.errors import ProviderError
 from flink_rag.connectors.metrics import RecordingMetrics
@@ -114,3 +115,34 @@ def test_without_the_wait_the_same_cut_is_a_provider_error(proxied):
             proxy.enable()
     finally:
         store.close()
+
+
+def test_a_slow_lookup_is_not_an_outage_and_costs_at_most_two_calls(proxied):
+    """The server answers a lookup after 1.2x the timeout (12 s with 10 s, scaled to 2.4 s with
+    2 s) while its heartbeats stay fast: a read timeout, not an outage. The lookup fails after
+    at most 2 calls (pymongo's one retryable-read retry) instead of being re-sent for the
+    whole outage-wait (the old loop: ~14 calls in 120 s)."""
+    uri, _, database = proxied
+    slow = SlowAggregateProxy(_host_port(uri), delay_s=0.0)
+    options = {"database": database, "collection": "docs", "index": "docs_vector_index",
+               "timeout": "2", "outage-wait": "30"}  # fmt: skip
+    env = {"MONGODB_URI": f"mongodb://127.0.0.1:{slow.port}/?directConnection=true"}
+    store = VectorStore(StoreSettings.from_options("docs", options, env), RecordingMetrics())
+    try:
+        store.open(expected_dimensions=DIMS)
+        assert len(store.search(np.ones(DIMS), 3)) == 3  # through the proxy, not slow yet
+        slow.delay_s, slow.aggregates = 2.4, 0
+        with pytest.raises(ProviderError) as failure:
+            store.search(np.ones(DIMS), 3)
+    finally:
+        store.close()
+        slow.close()
+    print(f"slow lookup: {slow.aggregates} call(s)")
+    assert 1 <= slow.aggregates <= 2, slow.aggregates
+    assert "lookup_outage_retries" not in store.metrics.counters
+    assert "timeout" in str(failure.value).lower()
+
+
+def _host_port(uri: str) -> tuple[str, int]:
+    parts = urlsplit(uri)
+    return parts.hostname or "127.0.0.1", parts.port or 27017

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import math
 import os
 import socket
@@ -21,6 +22,7 @@ import pymongo
 import pytest
 from bson import ObjectId
 
+from flink_rag.connectors import mongodb_scan_search
 from flink_rag.connectors.errors import (
     ConfigError,
     DimensionMismatchError,
@@ -558,3 +560,30 @@ def test_store_opened_before_fork_refuses_and_reopens_in_child(store):
     assert "forked process" in result[1]
     assert result[2] == 3
     assert len(store.search(query_vector(16), 3)) == 3  # the parent's client still works
+
+
+@pytest.mark.parametrize("mode", ["scan", "auto"])
+def test_scan_mode_refuses_a_collection_above_its_bound(
+    mongo_uri, database, index, monkeypatch, caplog, mode
+):
+    """Scan lists every matching id and scores every vector per lookup: above the bound the
+    store refuses to open, naming mode=atlas and `flink-rag index create`; mode=auto does not
+    pick scan silently."""
+    monkeypatch.setattr(mongodb_scan_search, "MAX_SCAN_DOCUMENTS", N_DOCS // 2)
+    vs = VectorStore(settings(mongo_uri, database, mode=mode))
+    with caplog.at_level(logging.WARNING), pytest.raises(ConfigError) as refused:
+        vs.open(DIMS)
+    assert "'flink-rag.store.flights.mode' = 'atlas'" in str(refused.value)
+    assert "flink-rag index create" in str(refused.value)
+    if mode == "auto":
+        assert "mode=auto found no search index" in caplog.text
+
+
+def test_a_scan_whose_filter_matches_too_much_is_a_row_error(store, monkeypatch):
+    """The collection grew past the bound after open: the lookup fetches at most bound+1 ids and
+    fails its row (a narrower filter on another row still works)."""
+    monkeypatch.setattr(mongodb_scan_search, "MAX_SCAN_DOCUMENTS", 10)
+    with pytest.raises(ProviderError, match="mode' = 'atlas'") as failure:
+        store.search(query_vector(1), 3)
+    assert not failure.value.retryable
+    assert len(store.search(query_vector(1), 3, {"seats": 4, "carrier": "LH"})) <= 3

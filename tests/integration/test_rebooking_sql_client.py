@@ -27,10 +27,13 @@ COMPARED = ("recommended_flight_id", "alternatives", "reason", "compensation", "
 
 
 def cache_entries(directory) -> int:
-    import diskcache
+    from flink_rag.connectors.response_cache import ResponseCache
 
-    with diskcache.Cache(str(directory)) as cache:
+    cache = ResponseCache(str(directory))
+    try:
         return len(cache)
+    finally:
+        cache.close()
 
 
 def latest_outputs(bootstrap: str, booked: set[str]) -> tuple[rebooking.Outputs, Counter]:

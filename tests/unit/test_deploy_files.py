@@ -202,3 +202,24 @@ def test_deployed_sql_command_renders_a_script_without_placeholders(
     assert "'properties.bootstrap.servers' = 'kafka.example:9092'" in script
     assert "flink-rag.embed.provider" in script and "CREATE TEMPORARY SYSTEM FUNCTION" in script
     assert "INSERT INTO" in script
+
+
+def test_taskmanagers_share_one_answer_cache():
+    """A replay on another TaskManager must find the answer already paid for."""
+    compose = yaml.safe_load(COMPOSE.read_text())
+    tm = compose["services"]["taskmanager"]
+    assert tm["environment"]["FLINK_RAG_CACHE_DIR"].startswith("/var/cache/flink-rag/")
+    assert "answer-cache:/var/cache/flink-rag" in tm["volumes"]
+    assert "answer-cache" in compose["volumes"]
+
+    manifest = yaml.safe_load((K8S / "flink-deployment.yaml").read_text())
+    pod = manifest["spec"]["taskManager"]["podTemplate"]["spec"]
+    [main_container] = pod["containers"]
+    env = {e["name"]: e["value"] for e in main_container["env"]}
+    [mount] = main_container["volumeMounts"]
+    assert env["FLINK_RAG_CACHE_DIR"].startswith(mount["mountPath"] + "/")
+    [volume] = pod["volumes"]
+    claim = yaml.safe_load((K8S / "answer-cache-pvc.yaml").read_text())
+    kubernetes_validate.validate(claim, KUBERNETES_VERSION, strict=True)
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]

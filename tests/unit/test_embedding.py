@@ -131,9 +131,29 @@ def test_a_rejected_batch_is_bisected_so_only_the_bad_row_fails():
     assert [r.vector for r in results[:7]] == [vector_for(t) for t in texts[:7]]
     assert results[7].vector is None and "HTTP 400" in results[7].error
     assert metrics.counters["embed_errors"] == 1
-    # 8 -> 4+4 -> 2+2 -> 1+1: the good halves succeed on their own
-    assert metrics.counters["embed_requests"] == 7
+    # 8, a one-word canary that passes (so the rows are at fault), then 4+4 -> 2+2 -> 1+1:
+    # the good halves succeed on their own
+    assert metrics.counters["embed_requests"] == 8
     assert ["POISON pill"] in fake.calls
+
+
+def test_a_configuration_400_is_one_error_for_the_batch_not_a_bisection():
+    """A 400 the options cause (say, `dimensions` on a model without it) fails every request:
+    256 rows must cost 2 requests (the batch and a one-word canary), not 511."""
+
+    class Misconfigured(FakeEmbedder):
+        def embed_batch(self, texts):
+            with self.lock:
+                self.calls.append(list(texts))
+            raise ProviderError(
+                "embedding failed with HTTP 400: dimensions unsupported", status=400
+            )
+
+    fake, metrics = Misconfigured(), RecordingMetrics()
+    texts = [f"row {i}" for i in range(256)]
+    results = embed_texts(fake, texts, settings(max_batch_inputs=256), metrics)
+    assert len(fake.calls) == 2 and metrics.counters["embed_requests"] == 2
+    assert all(r.vector is None and "check the options" in r.error for r in results)
 
 
 def test_rate_limit_after_retries_marks_the_whole_batch_without_bisecting():

@@ -105,7 +105,7 @@ def test_structured_answer_is_validated_and_raw_text_kept():
         good = chat.complete("good", schema=SCHEMA)
         bad = chat.complete("bad", schema=json.dumps(SCHEMA))
         broken = chat.complete("broken", schema=SCHEMA)
-    assert good == Completion('{"flight_id": "UA2"}', None, 4, 20, good.latency_ms)
+    assert good == Completion('{"flight_id": "UA2"}', None, 4, 20, good.latency_ms, "stop")
     assert bad.text == '{"flight_id": "ZZ"}'
     assert bad.error.startswith("answer does not match the schema: $.flight_id: 'ZZ'")
     assert broken.text == "echo: broken"
@@ -145,8 +145,10 @@ def test_auto_style_falls_back_to_json_object_once_when_the_server_refuses():
         second = chat.complete("b", schema=SCHEMA)
     assert first.error is None and second.error is None
     styles = [b["response_format"]["type"] for b in sdk.bodies]
-    assert styles == ["json_schema", "json_object", "json_object"]
-    assert sdk.bodies[1]["response_format"]["schema"] == SCHEMA
+    # the row's json_schema, the trivial one that confirms the server has none, then json_object
+    assert styles == ["json_schema", "json_schema", "json_object", "json_object"]
+    assert sdk.bodies[1]["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert sdk.bodies[2]["response_format"]["schema"] == SCHEMA
 
 
 def test_auto_style_keeps_json_schema_when_the_server_takes_it():

@@ -34,9 +34,10 @@ def test_completion_frame_keeps_nulls_as_nulls():
         "prompt_tokens",
         "completion_tokens",
         "latency_ms",
+        "finish_reason",
     ]
-    assert frame.iloc[0].tolist() == ["a", None, 3, 4, 50]
-    assert frame.iloc[1].tolist() == [None, "boom", None, None, None]
+    assert frame.iloc[0].tolist() == ["a", None, 3, 4, 50, None]
+    assert frame.iloc[1].tolist() == [None, "boom", None, None, None, None]
     # pandas' nullable Int dtypes fail in PyFlink's Arrow conversion: object columns only.
     assert all(str(dtype) == "object" for dtype in frame.dtypes)
 
