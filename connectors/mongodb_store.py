@@ -21,10 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import pymongo
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+from .call_policy import CallPolicy, note
 from .errors import (
     ConfigError,
     DimensionMismatchError,
@@ -38,7 +40,7 @@ from .mongodb_atlas_search import atlas_search
 from .mongodb_client import open_client, safe_message
 from .mongodb_index import ATLAS, SCAN, IndexInfo, describe
 from .mongodb_scan_search import check_scan_size, scan_search
-from .outage import is_mongo_outage, wait_out_outages
+from .outage import is_mongo_back_pressure, is_mongo_outage
 from .settings import StoreSettings
 from .vector_cache import VectorCache
 from .vector_filters import coerce_filter, validate_filter
@@ -66,6 +68,7 @@ class VectorStore:
         self._allowed: frozenset[str] = frozenset()
         self._cache: VectorCache | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self.policy = store_policy(settings, self.metrics)
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to workers: only the profile travels; open() connects there.
@@ -244,17 +247,34 @@ class VectorStore:
     def _run(self, call: Any) -> Any:
         assert self._collection is not None
         collection = self._collection
+
+        def attempt(timeout: float) -> Any:
+            # pymongo.timeout bounds the whole operation (server selection, its own retryable
+            # read, the overload retries of pymongo >= 4.18) by what the row's deadline leaves.
+            with pymongo.timeout(timeout):
+                return call(collection)
+
         try:
-            # An unreachable server delays the row for up to outage-wait instead of failing it.
-            return wait_out_outages(
-                lambda: call(collection),
-                self.settings.outage_wait_s,
-                self.metrics,
-                "lookup",
-                retry_if=is_mongo_outage,
-            )
+            # An unreachable server or an overloaded Atlas delays the row, within its deadline.
+            return self.policy.run(attempt)
         except OperationFailure as err:
             message = safe_message(err)
+            if err.timeout:  # maxTimeMS from pymongo.timeout ran out on the server
+                raise ProviderError(
+                    f"store {self.settings.name!r}: the lookup timed out on the server "
+                    f"({note(err)}); raise 'flink-rag.store.{self.settings.name}.timeout'",
+                    retryable=True,
+                ) from None
+            if is_mongo_back_pressure(err):
+                raise ProviderError(
+                    f"store {self.settings.name!r}: MongoDB kept refusing the lookup as "
+                    f"overloaded (code {err.code}) until the row's deadline ({note(err)}); "
+                    f"lower 'flink-rag.store.{self.settings.name}.concurrency' or the input "
+                    f"rate, scale the search nodes, or raise "
+                    f"'flink-rag.store.{self.settings.name}.outage-wait' to wait longer",
+                    status=err.code,
+                    retryable=True,
+                ) from None
             match = re.search(r"indexed with (\d+) dimensions but queried with (\d+)", message)
             if match:
                 raise DimensionMismatchError(
@@ -268,9 +288,15 @@ class VectorStore:
                 retryable=False,
             ) from None
         except PyMongoError as err:
+            slow = getattr(err, "timeout", False) and not is_mongo_outage(err)
+            advice = (
+                f"the server is slow: raise 'flink-rag.store.{self.settings.name}.timeout'"
+                if slow
+                else "check the server and network"
+            )
             raise ProviderError(
-                f"store {self.settings.name!r}: MongoDB lookup failed ({type(err).__name__}); "
-                "check the server and network",
+                f"store {self.settings.name!r}: MongoDB lookup failed ({type(err).__name__}; "
+                f"{note(err)}); {advice}",
                 retryable=True,
             ) from None
 
@@ -319,3 +345,20 @@ class VectorStore:
                 f"{info.name!r} does not have; recreate it with `flink-rag index create "
                 f"--store {s.name} --filter-fields {','.join(s.filter_fields)}`"
             )
+
+
+def store_policy(settings: StoreSettings, metrics: Metrics) -> CallPolicy:
+    """A lookup's call policy: no reachable server is an outage, Atlas overload (489 and the
+    load-shedding codes) is back-pressure counted as `lookup_back_pressure_waits`; both wait
+    within the row's deadline (outage-wait + timeout). No quick retries: pymongo's retryable
+    read runs inside each attempt."""
+    return CallPolicy(
+        prefix="lookup",
+        timeout_s=settings.timeout_s,
+        outage_wait_s=settings.outage_wait_s,
+        rate_limit_wait_s=settings.outage_wait_s,
+        is_outage=is_mongo_outage,
+        is_back_pressure=is_mongo_back_pressure,
+        back_pressure_metric="back_pressure_waits",
+        metrics=metrics,
+    )

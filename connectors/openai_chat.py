@@ -2,9 +2,10 @@
 
 `complete_many` runs calls in a bounded thread pool (`concurrency`) so one slow answer never
 stalls the rest; results come back in input order and each is computed from its own request
-only (no shared mutable state between calls). The SDK retries 408/409/429/5xx/timeouts; a rate
-limit that outlasts them is waited out for up to `rate-limit-wait` seconds; after that a row
-gets an error text, or the job fails with on-error=fail.
+only (no shared mutable state between calls). The call policy (call_policy.py) retries and
+waits out outages and rate limits within one deadline per row (outage-wait + timeout), the
+waits for a call slot and the RPM limiter included; after that a row gets an error text, or
+the job fails with on-error=fail.
 """
 
 from __future__ import annotations
@@ -19,17 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .call_limits import RPM_SLOT_MAX_WAIT_S
+from .call_policy import CallPolicy, remaining_s
 from .embedding import input_problem, is_empty
 from .errors import InputError, ProviderError
 from .metrics import Metrics, NullMetrics
-from .openai_http import (
-    create_client,
-    provider_error,
-    redact,
-    resolve_api_key,
-    wait_out_rate_limits,
-)
-from .outage import wait_out_outages
+from .openai_http import create_client, openai_policy, provider_error, redact, resolve_api_key
 from .rate_control import RateController, estimated_tokens
 from .response_cache import ResponseCache, cache_key, open_cache
 from .settings import LlmSettings
@@ -106,6 +101,7 @@ class ChatClient:
         self._api_key: str | None = None
         self._limiter: Any = None
         self._rate: RateController | None = None
+        self._policy: CallPolicy | None = None
         # With "auto", None until the first structured call has probed the server.
         self._style: str | None = None
         self._style_lock = threading.Lock()
@@ -116,6 +112,7 @@ class ChatClient:
     def __getstate__(self) -> dict[str, Any]:
         """Picklable before or after open(); the worker opens its own client and pool."""
         state = {**self.__dict__, "_client": None, "_pool": None, "_limiter": None, "_rate": None}
+        state["_policy"] = None
         state.update(_cache=None, _api_key=None)
         del state["_style_lock"], state["_open_lock"], state["_verdict"]
         state["_probing"] = False
@@ -152,6 +149,7 @@ class ChatClient:
                 prefix="llm",
                 rate=self._rate,
             )
+        self._policy = openai_policy(s, self.metrics, "llm")
         self._pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="llm")
         if self._cache is None:
             self._cache = open_cache(s.cache_dir, s.cache_max_bytes)
@@ -275,18 +273,10 @@ class ChatClient:
             body["seed"] = seed
 
         started = time.perf_counter()
+        policy = self._policy or openai_policy(s, self.metrics, "llm")
         try:
-            response = wait_out_outages(
-                lambda: wait_out_rate_limits(
-                    lambda: self._paced_create(body, schema),
-                    s.rate_limit_wait_s,
-                    self.metrics,
-                    "llm",
-                ),
-                s.outage_wait_s,
-                self.metrics,
-                "llm",
-            )
+            # One deadline for the row across retries, waits and the attempt itself.
+            response = policy.run(lambda timeout: self._paced_create(body, schema, timeout))
         except InputError as err:  # the row's own request was refused: its error, never the job's
             latency = _ms_since(started)
             self.metrics.observe("llm_latency_ms", latency)
@@ -335,24 +325,28 @@ class ChatClient:
             error = "the model gave no answer text"
         return Completion(text, error, prompt_tokens, completion_tokens, latency, finish_reason)
 
-    def _paced_create(self, body: dict[str, Any], schema: dict[str, Any] | None) -> Any:
+    def _paced_create(
+        self, body: dict[str, Any], schema: dict[str, Any] | None, timeout: float
+    ) -> Any:
         """`_create` holding one of the calls in flight the provider's rate limits allow."""
         if self._rate is None:
-            return self._create(body, schema)
+            return self._create(body, schema, timeout)
         tokens = estimated_tokens(body["messages"], body.get("max_tokens"))
         with self._rate.slot(tokens):
-            return self._create(body, schema)
+            return self._create(body, schema, timeout)
 
-    def _create(self, body: dict[str, Any], schema: dict[str, Any] | None) -> Any:
-        """One SDK call (with the SDK's retries); negotiates the structured output style."""
-        if self._limiter is not None and not self._limiter.try_acquire(
-            "llm", timeout=RATE_LIMIT_MAX_WAIT_S
-        ):
-            raise ProviderError(
-                f"no slot under flink-rag.llm.requests-per-minute="
-                f"{self.settings.requests_per_minute} within {RATE_LIMIT_MAX_WAIT_S:g}s; "
-                "raise the limit or lower the input rate"
-            )
+    def _create(self, body: dict[str, Any], schema: dict[str, Any] | None, timeout: float) -> Any:
+        """One SDK attempt (no SDK retries); negotiates the structured output style."""
+        if self._limiter is not None:
+            left = remaining_s()
+            wait = RATE_LIMIT_MAX_WAIT_S if left is None else min(RATE_LIMIT_MAX_WAIT_S, left)
+            if wait <= 0 or not self._limiter.try_acquire("llm", timeout=wait):
+                raise ProviderError(
+                    f"no slot under flink-rag.llm.requests-per-minute="
+                    f"{self.settings.requests_per_minute} within {wait:g}s (the row's "
+                    "deadline or the slot wait ran out); raise the limit or lower the input rate"
+                )
+        body = {**body, "timeout": timeout}
         if schema is None:
             self.metrics.incr("llm_requests")
             return self._client.chat.completions.create(**body)
@@ -381,7 +375,10 @@ class ChatClient:
                 self._probing = True
                 self._verdict.clear()
         if not elect:
-            self._verdict.wait(self.settings.timeout_s)
+            left = remaining_s()
+            self._verdict.wait(
+                max(0.0, body["timeout"] if left is None else min(body["timeout"], left))
+            )
             return None
         try:
             return self._probe_json_schema(body, schema)
@@ -436,6 +433,7 @@ class ChatClient:
             "model": self.settings.model,
             "messages": [{"role": "user", "content": "{}"}],
             "max_tokens": 1,
+            "timeout": max(0.001, min(self.settings.timeout_s, remaining_s() or 1e9)),  # row's
         }
         self.metrics.incr("llm_requests")
         try:

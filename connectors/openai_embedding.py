@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .call_policy import CallPolicy
 from .embedding import Embedder, Vector
 from .embedding_response import vectors_from_body
 from .metrics import Metrics, NullMetrics
-from .openai_http import (
-    create_client,
-    provider_error,
-    resolve_api_key,
-    wait_out_rate_limits,
-)
-from .outage import wait_out_outages
+from .openai_http import create_client, openai_policy, provider_error, resolve_api_key
 from .settings import OPENAI_MAX_INPUT_TOKENS, EmbedSettings
 from .tokens import TokenCounter
 
@@ -27,7 +22,7 @@ KNOWN_DIMENSIONS = {
 
 
 class OpenAIEmbedder(Embedder):
-    """One SDK client per worker, created in `open()`; the SDK retries, we count."""
+    """One SDK client per worker, created in `open()`; the call policy retries and waits."""
 
     provider = "openai"
     overlaps_requests = True
@@ -41,10 +36,12 @@ class OpenAIEmbedder(Embedder):
         self._client: Any = None
         self._counter: TokenCounter | None = None
         self._api_key: str | None = None
+        self._policy: CallPolicy | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable before or after open(); the worker opens its own client."""
-        return {**self.__dict__, "_client": None, "_counter": None, "_api_key": None}
+        state = {**self.__dict__, "_client": None, "_counter": None, "_api_key": None}
+        return {**state, "_policy": None}
 
     def open(self) -> None:
         if self._client is not None:
@@ -59,6 +56,7 @@ class OpenAIEmbedder(Embedder):
             metrics=self.metrics,
             prefix="embed",
         )
+        self._policy = openai_policy(s, self.metrics, "embed")
 
     def _tokens(self) -> TokenCounter:
         if self._counter is None:
@@ -87,20 +85,13 @@ class OpenAIEmbedder(Embedder):
         }
         if s.dimensions:  # only text-embedding-3-* accept it; others reject the field
             request["dimensions"] = s.dimensions
+        if self._policy is None:  # a client injected before open()
+            self._policy = openai_policy(s, self.metrics, "embed")
+        create = self._client.embeddings.with_raw_response.create
         try:
-            # An unreachable or failing endpoint delays the batch for up to outage-wait;
-            # with_raw_response: the SDK's retries and errors, but the body left unparsed.
-            response = wait_out_outages(
-                lambda: wait_out_rate_limits(
-                    lambda: self._client.embeddings.with_raw_response.create(**request),
-                    s.rate_limit_wait_s,
-                    self.metrics,
-                    "embed",
-                ),
-                s.outage_wait_s,
-                self.metrics,
-                "embed",
-            )
+            # One deadline for the batch (outage-wait + timeout); with_raw_response: the SDK's
+            # errors, but the body left unparsed.
+            response = self._policy.run(lambda timeout: create(**request, timeout=timeout))
             return vectors_from_body(response.content)
         except Exception as err:
             raise provider_error(

@@ -1,30 +1,26 @@
-"""The openai SDK client both model connectors share: key lookup, retries, metrics, errors.
+"""The openai SDK client both model connectors share: key lookup, call policy, metrics, errors.
 
-Retries are the SDK's own (408/409/429/5xx/timeouts, capped jittered backoff that honours
-`retry-after`/`retry-after-ms`). One addition, `wait_out_rate_limits`: the SDK counts retries,
-not time, so a 429 that outlives them is waited out for a bounded time. The SDK has no retry
-callback, so an httpx event hook watches every attempt: a request carrying
-`x-stainless-retry-count > 0` is a retry, a 429 response is a rate limit. SDK exceptions
-become ProviderError with a message that says what failed and what to do; the API key never
-appears in it.
+Retries are the call policy's (call_policy.py), not the SDK's: the client is made with
+`max_retries=0` so that every retry, wait and attempt spends the row's one deadline. An httpx
+event hook watches every attempt: it paces it (rate_control.py), counts a 429 response as a
+rate limit, and shortens the attempt's HTTP timeout to what is left of the row's deadline
+after any wait for pacing. SDK exceptions become ProviderError with a message that says what
+failed, how long it was tried, and what to do; the API key never appears in it.
 """
 
 from __future__ import annotations
 
-import random
 import re
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
-from .call_limits import RATE_LIMIT_BACKOFF_S
+from .call_policy import CallPolicy, attempts, note, remaining_s
 from .errors import ConfigError, ProviderError
 from .metrics import Metrics
-from .rate_control import RateController, retry_after_s
+from .outage import http_retry_after_s, is_outage, is_rate_limit, is_transient
+from .rate_control import RateController
 
 # Servers on this machine (llama.cpp, vLLM, Ollama) ignore the key but the SDK requires one.
 LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"
@@ -33,9 +29,33 @@ _KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}")
 # The `user:password@` of a URL, wherever it shows up in an error text.
 _USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
 _MAX_DETAIL = 300
-_RATE_LIMIT_BACKOFF_S = RATE_LIMIT_BACKOFF_S
 
-T = TypeVar("T")
+
+class ModelSettings(Protocol):
+    """What the policy reads of LlmSettings / EmbedSettings."""
+
+    timeout_s: float
+    outage_wait_s: float
+    rate_limit_wait_s: float
+    max_retries: int
+
+
+def openai_policy(settings: ModelSettings, metrics: Metrics, prefix: str) -> CallPolicy:
+    """The call policy of an OpenAI-compatible endpoint: 5xx and unreachable are outages, 429
+    is back-pressure (its Retry-After is the pause), the SDK's retry set is the quick retries."""
+    return CallPolicy(
+        prefix=prefix,
+        timeout_s=settings.timeout_s,
+        outage_wait_s=settings.outage_wait_s,
+        rate_limit_wait_s=settings.rate_limit_wait_s,
+        max_retries=settings.max_retries,
+        is_outage=is_outage,
+        is_back_pressure=is_rate_limit,
+        is_transient=is_transient,
+        retry_after_s=http_retry_after_s,
+        back_pressure_metric="rate_limit_waits",
+        metrics=metrics,
+    )
 
 
 def is_local_url(base_url: str | None) -> bool:
@@ -87,22 +107,24 @@ def create_client(
     prefix: str,
     rate: RateController | None = None,
 ) -> Any:
-    """An `openai.OpenAI` counting retries and 429s as `<prefix>_retries`, `_rate_limited`.
+    """An `openai.OpenAI` without retries of its own (the call policy retries: `max_retries`
+    is the policy's, kept in the signature for an injected client's sake) counting 429s as
+    `<prefix>_rate_limited`.
 
-    With `rate`, every attempt (the SDK's retries too) is paced by it and feeds it the
-    response's rate-limit headers.
+    With `rate`, every attempt is paced by it and feeds it the response's rate-limit headers.
     """
     import openai
 
+    del max_retries  # the policy's quick retries replace the SDK's
+
     def on_request(request: Any) -> None:
-        try:
-            retry = int(request.headers.get("x-stainless-retry-count", "0"))
-        except ValueError:
-            retry = 0
-        if retry > 0:
-            metrics.incr(f"{prefix}_retries")
         if rate is not None:
             rate.before_send()
+        left = remaining_s()
+        if left is not None:
+            # After any pacing wait: the attempt ends by the row's deadline, whatever the
+            # timeout it was sent with.
+            _shorten_timeout(request, max(0.001, left))
 
     def on_response(response: Any) -> None:
         if response.status_code == 429:
@@ -116,10 +138,18 @@ def create_client(
     return openai.OpenAI(
         base_url=base_url,
         api_key=api_key,
-        max_retries=max_retries,
+        max_retries=0,
         timeout=timeout_s,
         http_client=http_client,
     )
+
+
+def _shorten_timeout(request: Any, left: float) -> None:
+    timeouts = request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        request.extensions["timeout"] = {
+            phase: left if value is None else min(value, left) for phase, value in timeouts.items()
+        }
 
 
 def redact(text: str, api_key: str | None = None) -> str:
@@ -147,7 +177,11 @@ def provider_error(
     if isinstance(err, ProviderError):
         return err
     where = safe_url(base_url)
-    tries = f"after {max_retries} retries" if max_retries else "with retries off"
+    made = attempts(err)
+    retries = max_retries if made is None else made - 1
+    tries = f"after {retries} retries" if retries else "without a retry"
+    if note(err):
+        tries += f"; {note(err)}"
     opt = f"flink-rag.{section}"
     if isinstance(err, openai.APITimeoutError):
         return ProviderError(
@@ -165,15 +199,21 @@ def provider_error(
         status = err.status_code
         detail = redact(_detail(err), api_key)
         if status == 429:
-            advice = f"lower '{opt}.concurrency' or raise '{opt}.max-retries'" + (
-                f", or set '{opt}.requests-per-minute'" if section == "llm" else ""
+            advice = (
+                f"the provider kept rate-limiting the row until its deadline; lower "
+                f"'{opt}.concurrency'"
+                + (f" or set '{opt}.requests-per-minute'" if section == "llm" else "")
+                + f", or raise '{opt}.outage-wait' (with '{opt}.rate-limit-wait') to wait longer"
             )
         elif status in (401, 403):
             advice = "check the API key (the env var named by api-key-env) and its permissions"
         elif status == 404:
             advice = f"check '{opt}.model' and '{opt}.base-url'"
         elif status >= 500:
-            advice = "the provider failed; it was retried - try again later"
+            advice = (
+                f"the provider kept failing until the row's deadline; try again later, or "
+                f"raise '{opt}.outage-wait' to wait out longer outages"
+            )
         else:
             advice = "the provider rejected the request as sent; fix the input or options"
         return ProviderError(
@@ -201,45 +241,3 @@ def _detail(err: Any) -> str:
         if message:
             return str(message)
     return str(getattr(err, "message", "") or err)
-
-
-def _retry_after_s(err: Any) -> float | None:
-    headers = getattr(getattr(err, "response", None), "headers", None) or {}
-    return retry_after_s(headers)
-
-
-def wait_out_rate_limits(call: Callable[[], T], wait_s: float, metrics: Metrics, prefix: str) -> T:
-    """`call()`, repeated while it fails with a rate limit (429), for at most `wait_s` seconds.
-
-    Why a loop around the SDK's retries: the SDK retries a fixed number of times, and with
-    short Retry-After hints all calls in flight can use them up inside one rate-limit window.
-    A rate limit is back-pressure, not a failure: the row should wait, not get an error. Other
-    errors, and a rate limit past the budget, are raised as they are. The same tenacity policy
-    shape as the outage loop (outage.py), with the server's Retry-After as the pause.
-    """
-    import openai
-
-    def is_rate_limit(err: BaseException) -> bool:
-        return isinstance(err, openai.APIStatusError) and err.status_code == 429
-
-    def pause(state: RetryCallState) -> float:
-        err = state.outcome.exception() if state.outcome is not None else None
-        low, high = _RATE_LIMIT_BACKOFF_S
-        delay = _retry_after_s(err) or min(high, low * 2**state.attempt_number)
-        # jitter spreads the waiting calls over the next window instead of one burst
-        return delay * random.uniform(1.0, 1.5)
-
-    deadline = time.monotonic() + wait_s
-
-    def sleep(seconds: float) -> None:  # never past the budget
-        time.sleep(max(0.0, min(seconds, deadline - time.monotonic())))
-
-    retrying = Retrying(
-        retry=retry_if_exception(is_rate_limit),
-        stop=stop_after_delay(wait_s),
-        wait=pause,
-        before_sleep=lambda state: metrics.incr(f"{prefix}_rate_limit_waits"),
-        sleep=sleep,
-        reraise=True,
-    )
-    return retrying(call)

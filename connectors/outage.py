@@ -1,46 +1,28 @@
-"""Waiting out an endpoint outage: an unreachable or failing (5xx) provider delays a row's
-answer for a bounded time instead of turning it into an error.
+"""Which failures the call policy (call_policy.py) waits out, retries quickly, or gives up on.
 
-Why a loop around the SDK's retries: the SDK retries a fixed number of times with backoff
-capped at a few seconds, so a 30 s outage (a restarted server, a network cut) uses them up and
-every row in flight gets an error. The loop (tenacity) counts time, not attempts, and the clock
-starts with the row's first attempt: no attempt starts after `wait_s`, so a row's wait ends by
-`wait_s` plus one attempt, not `wait_s` after its first failure as it used to (which, with
-slow attempts, ran past Flink's checkpoint timeout and made the job fail over and repeat the
-work). Each wait shows in the metrics (`<prefix>_outage_retries`, `<prefix>_outage_wait_ms`).
-
-A read timeout is not an outage: the server took the request and is slow to answer (a long
-generation, a heavy `$vectorSearch`). Sending it again multiplies cost and load - a lookup that
-takes 12 s with a 10 s timeout was sent about 14 times in two minutes - so it fails the row
-with a timeout error that says to raise the timeout. A connect timeout is an outage. Rate
-limits (429) are not outages: `openai_http.wait_out_rate_limits` handles them.
+- An outage (refused or reset connection, connect timeout, no selectable MongoDB server, 5xx)
+  is waited out until the row's `outage-wait` has passed: a restarted server or a network cut
+  delays answers instead of failing them.
+- Back-pressure (HTTP 429, Atlas's overload errors on the search path) is a wait too, like
+  the server asked: a rate limit is not a failure.
+- A read timeout is not an outage: the server took the request and is slow to answer (a long
+  generation, a heavy `$vectorSearch`). Sending it again multiplies cost and load - a lookup
+  that takes 12 s with a 10 s timeout was sent about 14 times in two minutes - so it is only
+  retried within `max-retries` (LLM, embeddings; what the SDK did) and within the deadline.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TypeVar
+from .rate_control import retry_after_s
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential,
-    wait_random,
-)
-
-from .call_limits import OUTAGE_BACKOFF_S
-from .metrics import Metrics
-
-T = TypeVar("T")
-
-# Pause between attempts while the outage lasts (a module global so tests can shorten it).
-BACKOFF_S = OUTAGE_BACKOFF_S
 # Timeouts of these kinds (by class name: httpx and its fork raise the same names) mean the
 # connection was never made, so the server is down or unreachable.
 _CONNECT_TIMEOUTS = ("ConnectTimeout", "PoolTimeout")
+# Atlas answers an overloaded search with these codes (489; 462 IngressRequestRateLimitExceeded
+# and 463 IngressOperationRateLimitExceeded of load shedding); any error labelled
+# SystemOverloadedError is overload too (Atlas docs, "Handle Overload Errors").
+MONGO_OVERLOAD_CODES = frozenset({489, 462, 463})
+MONGO_OVERLOAD_LABEL = "SystemOverloadedError"
 
 
 def is_outage(err: BaseException) -> bool:
@@ -54,14 +36,52 @@ def is_outage(err: BaseException) -> bool:
     return isinstance(err, openai.APIConnectionError)
 
 
+def is_rate_limit(err: BaseException) -> bool:
+    import openai
+
+    return isinstance(err, openai.APIStatusError) and err.status_code == 429
+
+
+def is_transient(err: BaseException) -> bool:
+    """What the openai SDK retries on its own (408, 409, 429, 5xx, timeouts, connection
+    errors): the policy's quick retries (`max-retries`) repeat the same set."""
+    import openai
+
+    if isinstance(err, openai.APIStatusError):
+        return err.status_code in (408, 409, 429) or err.status_code >= 500
+    return isinstance(err, openai.APITimeoutError | openai.APIConnectionError)
+
+
+def http_retry_after_s(err: BaseException) -> float | None:
+    """The pause a 429 asks for (`retry-after-ms` / `retry-after`), if it names one."""
+    headers = getattr(getattr(err, "response", None), "headers", None) or {}
+    return retry_after_s(headers)
+
+
 def is_mongo_outage(err: BaseException) -> bool:
     """No server reachable or the connection lost; not a slow answer (NetworkTimeout on an
-    established connection) and not a refused command."""
-    from pymongo.errors import ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+    established connection, or pymongo.timeout() running out) and not a refused command."""
+    from pymongo.errors import (
+        ConnectionFailure,
+        ExecutionTimeout,
+        NetworkTimeout,
+        ServerSelectionTimeoutError,
+    )
 
     if isinstance(err, ServerSelectionTimeoutError):
         return True
-    return isinstance(err, ConnectionFailure) and not isinstance(err, NetworkTimeout)
+    if isinstance(err, NetworkTimeout | ExecutionTimeout):
+        return False
+    return isinstance(err, ConnectionFailure)
+
+
+def is_mongo_back_pressure(err: BaseException) -> bool:
+    """An overloaded Atlas (search) shedding the command: wait, like a 429."""
+    from pymongo.errors import OperationFailure
+
+    if not isinstance(err, OperationFailure):
+        return False
+    return err.code in MONGO_OVERLOAD_CODES or err.has_error_label(MONGO_OVERLOAD_LABEL)
 
 
 def _caused_by(err: BaseException, names: tuple[str, ...]) -> bool:
@@ -73,45 +93,3 @@ def _caused_by(err: BaseException, names: tuple[str, ...]) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
-
-
-def wait_out_outages(
-    call: Callable[[], T],
-    wait_s: float,
-    metrics: Metrics,
-    prefix: str,
-    sleep: Callable[[float], None] | None = None,
-    retry_if: Callable[[BaseException], bool] = is_outage,
-) -> T:
-    """`call()`, repeated while it fails with an outage (`retry_if`); no attempt starts later
-    than `wait_s` seconds after the first one began (or after its pause would end)."""
-    if wait_s <= 0:
-        return call()
-    low, high = BACKOFF_S
-    first_failure: list[float] = []
-
-    def count(state: RetryCallState) -> None:
-        if not first_failure:
-            first_failure.append(time.monotonic())
-        metrics.incr(f"{prefix}_outage_retries")
-
-    def record() -> None:
-        if first_failure:
-            waited = time.monotonic() - first_failure[0]
-            metrics.observe(f"{prefix}_outage_wait_ms", int(waited * 1000))
-
-    retrying = Retrying(
-        retry=retry_if_exception(retry_if),
-        stop=stop_before_delay(wait_s),
-        wait=wait_exponential(multiplier=low, max=high) + wait_random(0, low / 2),
-        before_sleep=count,
-        sleep=sleep or time.sleep,
-        reraise=True,
-    )
-    try:
-        result = retrying(call)
-    except BaseException:
-        record()
-        raise
-    record()
-    return result

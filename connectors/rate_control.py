@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .call_policy import remaining_s
 from .errors import ProviderError
 from .metrics import Metrics, NullMetrics
 
@@ -148,17 +149,21 @@ class RateController:
 
     @contextmanager
     def slot(self, tokens: int = 0) -> Iterator[None]:
-        """Hold one of the `limit` calls in flight; `tokens` is the call's estimated cost."""
-        deadline = self._clock() + self.max_wait_s
+        """Hold one of the `limit` calls in flight; `tokens` is the call's estimated cost. The
+        wait ends by `max_wait_s` or the row's deadline (call_policy), whichever is first."""
+        left = remaining_s(self._clock)
+        max_wait = self.max_wait_s if left is None else max(0.0, min(self.max_wait_s, left))
+        deadline = self._clock() + max_wait
         with self._lock:
             waited = False
             while self._in_flight >= int(self._limit):
                 left = deadline - self._clock()
                 if left <= 0:
                     raise ProviderError(
-                        f"no free call slot within {self.max_wait_s:g}s: the provider's rate "
+                        f"no free call slot within {max_wait:g}s: the provider's rate "
                         f"limit allows {int(self._limit)} call(s) in flight now; lower the "
-                        f"input rate or raise 'flink-rag.{self.prefix}.rate-limit-wait'",
+                        f"input rate or raise 'flink-rag.{self.prefix}.outage-wait' (the row's "
+                        f"deadline) and '.rate-limit-wait'",
                         status=429,
                         retryable=True,
                     )
@@ -190,8 +195,11 @@ class RateController:
         if wait > 0:
             self.metrics.incr(f"{self.prefix}_rate_waits")
             self.metrics.observe(f"{self.prefix}_rate_wait_ms", wait * 1000)
-            # Bounded: a reservation past the cap goes out anyway and the provider decides.
-            self._sleep(min(wait, MAX_PACING_WAIT_S))
+            # Bounded: a reservation past the cap (or the row's deadline) goes out anyway and
+            # the provider decides; its HTTP timeout is what the deadline leaves.
+            left = remaining_s(self._clock)
+            cap = MAX_PACING_WAIT_S if left is None else max(0.0, min(MAX_PACING_WAIT_S, left))
+            self._sleep(min(wait, cap))
         self._local.sent_at = self._clock()
 
     def after_response(self, status: int, headers: Mapping[str, str]) -> None:

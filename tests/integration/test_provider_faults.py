@@ -109,7 +109,9 @@ def test_a_timeout_is_retried_then_marked():
         faults=("timeout:first=1:match=SLOW1", "timeout:every=1:match=SLOW2"),
         timeout_sleep_s=5,
     ) as server:
-        settings = chat_settings(server, timeout_s=0.5, max_retries=1)
+        # One deadline per row (outage-wait + timeout): the retry must fit in it, so the row
+        # gets 3 s of outage-wait; with none, its deadline is the one 0.5 s timeout.
+        settings = chat_settings(server, timeout_s=0.5, max_retries=1, outage_wait_s=3.0)
         with ChatClient(settings, RecordingMetrics()) as chat:
             recovered, lost, fine = chat.complete_many(["SLOW1", "SLOW2", "fine"])
     assert_own_answer("SLOW1", recovered.text)

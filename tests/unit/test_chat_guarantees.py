@@ -142,7 +142,8 @@ def test_a_password_in_the_base_url_stays_out_of_a_failed_row_end_to_end():
             raise openai.APIConnectionError(request=None)  # type: ignore[arg-type]
 
     url = "https://alice:s3cret@llm.example.com/v1"
-    with client(Down(), base_url=url, outage_wait_s=0) as chat:
+    # max_retries=0: the call policy's retries reach the fake client (they left the SDK)
+    with client(Down(), base_url=url, outage_wait_s=0, max_retries=0) as chat:
         result = chat.complete("q")
     assert result.error and "s3cret" not in result.error
     assert "llm.example.com" in result.error

@@ -16,6 +16,16 @@ from flink_rag.connectors.settings import LlmSettings
 
 pytestmark = pytest.mark.unit
 
+
+@pytest.fixture(autouse=True)
+def short_backoffs(monkeypatch):
+    """The call policy's pauses in milliseconds: retries are counted, not waited for."""
+    from flink_rag.connectors import call_policy
+
+    monkeypatch.setattr(call_policy, "OUTAGE_BACKOFF", (0.001, 0.002))
+    monkeypatch.setattr(call_policy, "BACK_PRESSURE_BACKOFF", (0.001, 0.002))
+
+
 SCHEMA = {
     "type": "object",
     "properties": {"flight_id": {"type": "string", "enum": ["UA1", "UA2"]}},
@@ -235,7 +245,8 @@ def test_cache_returns_answers_and_never_stores_errors(tmp_path):
     try:
         sdk = FakeSdk(fail={"bad": lambda b: status_error(500, "boom")})
         metrics = RecordingMetrics()
-        with client(sdk, metrics, cache, temperature=0.0) as chat:
+        # max_retries=0: the call policy's retries reach the fake client (they left the SDK)
+        with client(sdk, metrics, cache, temperature=0.0, max_retries=0) as chat:
             chat.complete_many(["q", "bad"])
             again = chat.complete_many(["q", "bad"])
         assert again[0].text == "echo: q" and again[1].error is not None
@@ -308,9 +319,9 @@ def test_on_error_fail_does_not_chain_the_raw_sdk_error():
 
 
 def test_an_outage_within_the_wait_delays_the_answer_instead_of_failing_it(monkeypatch):
-    from flink_rag.connectors import outage
+    from flink_rag.connectors import call_policy
 
-    monkeypatch.setattr(outage, "BACKOFF_S", (0.001, 0.002))
+    monkeypatch.setattr(call_policy, "OUTAGE_BACKOFF", (0.001, 0.002))
     failures = iter([openai.APIConnectionError(request=httpx2.Request("POST", "http://x"))] * 3)
 
     def flaky(body):
