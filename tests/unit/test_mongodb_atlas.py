@@ -347,3 +347,84 @@ def test_store_pickles_without_its_connection(monkeypatch):
     assert shipped.index is None  # must open() again where it runs
     with pytest.raises(IndexNotReadyError, match="before open"):
         shipped.search([0.1] * 4, 1)
+
+
+# -- Atlas back-pressure: an overloaded $vectorSearch is a wait within the row's deadline ----
+
+
+class OverloadedCollection(FakeCollection):
+    """Answers `overloads` aggregations with Atlas's overload error, then with `results`."""
+
+    def __init__(self, overloads: int, error: OperationFailure, **kwargs):
+        super().__init__(indexes=ready_index(), **kwargs)
+        self.overloads, self.error = overloads, error
+
+    def aggregate(self, pipeline):
+        self.pipelines.append(pipeline)
+        if len(self.pipelines) <= self.overloads:
+            raise self.error
+        return iter(self.results)
+
+
+class PolicyClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def with_fake_clock(store: VectorStore) -> PolicyClock:
+    import dataclasses
+
+    clock = PolicyClock()
+    store.policy = dataclasses.replace(store.policy, clock=lambda: clock.now, sleep=clock.sleep)
+    return clock
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        failure(489, "search is overloaded"),
+        OperationFailure("shed", 463, {"errmsg": "shed", "errorLabels": ["SystemOverloadedError"]}),
+    ],
+    ids=["489", "load-shedding-label"],
+)
+def test_an_overloaded_search_delays_the_row_and_is_counted(monkeypatch, error):
+    coll = OverloadedCollection(3, error, results=[{"_id": "a", "score": 0.9, "carrier": "LH"}])
+    store, _ = make_store(monkeypatch, coll)
+    store.open(4)
+    clock = with_fake_clock(store)
+    hits = store.search([0.1] * 4, 1)
+    assert [h.id for h in hits] == ["a"]
+    assert len(coll.pipelines) == 4
+    assert store.metrics.counters["lookup_back_pressure_waits"] == 3
+    assert "lookup_errors" not in store.metrics.counters
+    assert 0 < clock.now < store.policy.deadline_s
+
+
+def test_an_overload_that_outlasts_the_deadline_is_a_row_error_saying_what_to_do(monkeypatch):
+    coll = OverloadedCollection(10**9, failure(489, "search is overloaded"))
+    store, _ = make_store(monkeypatch, coll, **{"outage-wait": "20", "timeout": "5"})
+    store.open(4)
+    clock = with_fake_clock(store)
+    with pytest.raises(ProviderError) as raised:
+        store.search([0.1] * 4, 1)
+    message = str(raised.value)
+    assert "overloaded (code 489)" in message
+    assert "flink-rag.store.flights.outage-wait" in message
+    assert "flink-rag.store.flights.concurrency" in message
+    assert f"{len(coll.pipelines)} attempt(s)" in message
+    assert clock.now < 20.0 + 5.0
+    assert store.metrics.counters["lookup_back_pressure_waits"] == len(coll.pipelines) - 1
+    assert store.metrics.counters["lookup_errors"] == 1
+
+
+def test_an_ordinary_refusal_is_not_waited_for(monkeypatch):
+    coll = OverloadedCollection(10**9, failure(2, "bad pipeline"))
+    store, _ = make_store(monkeypatch, coll)
+    store.open(4)
+    with_fake_clock(store)
+    with pytest.raises(ProviderError, match="refused the lookup"):
+        store.search([0.1] * 4, 1)
+    assert len(coll.pipelines) == 1
