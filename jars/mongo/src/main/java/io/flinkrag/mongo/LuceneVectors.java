@@ -80,13 +80,27 @@ final class LuceneVectors implements Closeable {
 
   // -- writes -----------------------------------------------------------------------------------
 
-  /** Index (or re-index) a document; one without a usable vector is removed, as Atlas skips it. */
+  /** Index (or re-index) a document written meanwhile; recorded while the build streams. */
   void upsert(Document doc) throws IOException {
     BytesRef key = key(doc.get(ID));
     Set<BytesRef> touched = touchedDuringBuild;
     if (touched != null) {
       touched.add(key);
     }
+    write(key, doc);
+  }
+
+  /**
+   * Index a document the build itself streamed from the collection. Not recorded: the build's
+   * own upserts are no writes to re-read at the end (recording them re-read the whole
+   * collection under the write lock after every build).
+   */
+  void upsertFromBuild(Document doc) throws IOException {
+    write(key(doc.get(ID)), doc);
+  }
+
+  /** One without a usable vector is removed, as Atlas skips it. */
+  private void write(BytesRef key, Document doc) throws IOException {
     org.apache.lucene.document.Document entry = new org.apache.lucene.document.Document();
     entry.add(new StringField(ID, key, Field.Store.YES));
     boolean any = false;

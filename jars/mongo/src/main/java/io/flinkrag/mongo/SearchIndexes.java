@@ -247,12 +247,13 @@ final class SearchIndexes implements AutoCloseable {
       int count = 0;
       if (source != null) {
         for (Document doc : (Iterable<Document>) source.streamAll()::iterator) {
-          fresh.upsert(doc);
+          fresh.upsertFromBuild(doc);
           count++;
         }
       }
       fresh.finishBuild(count <= MERGE_BELOW_DOCS);
       LuceneVectors previous;
+      int rereads;
       lock.lock();
       try {
         if (byId.get(index.id) != index || index.latestVersion != version) {
@@ -266,6 +267,8 @@ final class SearchIndexes implements AutoCloseable {
         for (BytesRef key : touched) {
           ids.add(LuceneVectors.decodeKey(key));
         }
+        rereads = ids.size();
+
         index.building = null;
         previous = index.serving;
         index.serving = fresh;
@@ -279,8 +282,9 @@ final class SearchIndexes implements AutoCloseable {
       if (previous != null) {
         previous.closeAndDelete();
       }
-      log.info("search index {} on {} READY: {} documents in {} ms", index.name, index.namespace(),
-          fresh.documents(), (System.nanoTime() - started) / 1_000_000);
+      log.info("search index {} on {} READY: {} documents in {} ms ({} written during the build re-read)",
+          index.name, index.namespace(), fresh.documents(), (System.nanoTime() - started) / 1_000_000,
+          rereads);
     } catch (IOException | RuntimeException err) {
       log.error("search index {} on {} FAILED", index.name, index.namespace(), err);
       index.building = null;
