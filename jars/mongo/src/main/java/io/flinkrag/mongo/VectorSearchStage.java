@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import org.apache.lucene.search.Query;
 
@@ -117,29 +116,6 @@ final class VectorSearchStage {
       vector[i] = ((Number) element).floatValue();
     }
     return vector;
-  }
-
-  /** The later stages with every {$meta: "vectorSearchScore"} read from the hidden score field. */
-  static Object withScoreField(Object stage) {
-    if (stage instanceof Document) {
-      Document doc = (Document) stage;
-      if (doc.size() == 1 && "vectorSearchScore".equals(doc.get("$meta"))) {
-        return "$" + SCORE_FIELD;
-      }
-      Document copy = new Document();
-      for (Map.Entry<String, Object> entry : doc.entrySet()) {
-        copy.put(entry.getKey(), withScoreField(entry.getValue()));
-      }
-      return copy;
-    }
-    if (stage instanceof List) {
-      List<Object> copy = new ArrayList<>();
-      for (Object element : (List<?>) stage) {
-        copy.add(withScoreField(element));
-      }
-      return copy;
-    }
-    return stage;
   }
 
   private static String text(Document spec, String key) {
