@@ -347,3 +347,17 @@ def test_overload_knob_answers_489_for_the_next_n_searches_only(client, searchab
         client.admin.command("standInOverload", 0)
     with pytest.raises(OperationFailure, match="0 or more"):
         client.admin.command("standInOverload", -1)
+
+
+def test_cosine_scores_hold_for_vectors_of_any_length_and_a_zero_query_is_refused(searchable):
+    # Cosine vectors are normalized before Lucene compares them: lengths must not matter.
+    coll = searchable
+    long_query = {"index": "s", "path": "v", "queryVector": [300.0, 0.0], "limit": 3}
+    hits = list(coll.aggregate([{"$vectorSearch": {**long_query, "numCandidates": 10}},
+                                {"$set": {"score": {"$meta": "vectorSearchScore"}}}]))  # fmt: skip
+    assert [hit["_id"] for hit in hits] == [0, 1, 2]
+    for hit in hits:
+        assert hit["score"] == pytest.approx(atlas_cosine([1, 0], hit["v"]), abs=1e-6)
+    zero = {**long_query, "queryVector": [0.0, 0.0], "exact": True}
+    with pytest.raises(OperationFailure, match="no direction"):
+        list(coll.aggregate([{"$vectorSearch": zero}]))

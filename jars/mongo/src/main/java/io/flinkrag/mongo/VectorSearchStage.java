@@ -108,14 +108,22 @@ final class VectorSearchStage {
           + " dimensions but queried with " + list.size());
     }
     float[] vector = new float[list.size()];
+    double norm = 0;
     for (int i = 0; i < vector.length; i++) {
       Object element = list.get(i);
       if (!(element instanceof Number) || !Double.isFinite(((Number) element).doubleValue())) {
         throw error("\"queryVector\" must be an array of finite numbers");
       }
       vector[i] = ((Number) element).floatValue();
+      norm += (double) vector[i] * vector[i];
     }
-    return vector;
+    if (!field.normalizes()) {
+      return vector;
+    }
+    if (norm == 0 || !Double.isFinite(norm)) {
+      throw error("\"queryVector\" has no direction (all zeros), so it has no cosine similarity");
+    }
+    return LuceneVectors.scaled(vector, norm);
   }
 
   private static String text(Document spec, String key) {
