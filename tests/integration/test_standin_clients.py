@@ -342,7 +342,14 @@ def test_overload_knob_answers_489_for_the_next_n_searches_only(client, searchab
             assert refused.value.code == 489
             assert "overloaded" in str(refused.value)
         assert [hit["_id"] for hit in search(searchable)] == [0, 1, 2, 3, 4]
-        assert list(searchable.find({"_id": 1}))  # other commands are never refused
+        # Other commands are never refused, and do not use up the refusals.
+        client.admin.command("standInOverload", 1)
+        assert list(searchable.find({"_id": 1}))
+        assert list(searchable.aggregate([{"$match": {"_id": 1}}]))
+        assert list(searchable.list_search_indexes("s"))
+        with pytest.raises(OperationFailure) as refused:
+            search(searchable)
+        assert refused.value.code == 489
     finally:
         client.admin.command("standInOverload", 0)
     with pytest.raises(OperationFailure, match="0 or more"):
