@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flink_rag.airline.events import make_event
-from flink_rag.faults import documents
 from flink_rag_bench import contenders
+from flink_rag_bench.fault_scenario import documents
 from flink_rag_bench.proc_tree import PeakRss
 from flink_rag_bench.runner import Result, _empty
 from flink_rag_bench.scenarios import Case

@@ -28,7 +28,7 @@ RUN_COMMANDS = {
         "load sample airline data, ingest it, and run the rebooking job end to end",
     ),
     "faults": (
-        "flink_rag.faults.scenario",
+        "flink_rag_bench.fault_scenario.scenario",
         "run the rebooking job through LLM and MongoDB cuts, latency, resets and a 429 storm",
     ),
     "bench": (

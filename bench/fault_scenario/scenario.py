@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flink_rag.faults.report import AFTER_LLM, NOT_A_PASSENGER, Fault, Report
+from flink_rag_bench.fault_scenario.report import AFTER_LLM, NOT_A_PASSENGER, Fault, Report
 
 DEFAULT_REPORT = Path("docs") / "FAULTS.md"
 GAP_S = 10.0  # between two faults
@@ -126,12 +126,12 @@ def run_scenario(args: argparse.Namespace) -> Report:
     """Run the schedule and count; raises if a fault could not be applied or undone."""
     from flink_rag.airline import dataset, kafka_io, rebooking
     from flink_rag.airline.events import make_event
-    from flink_rag.faults.actions import lift, perform
-    from flink_rag.faults.cluster import session_cluster
-    from flink_rag.faults.documents import drop, load_documents
-    from flink_rag.faults.toxiproxy import Toxiproxy
     from flink_rag.local.session import shared_stack
     from flink_rag_bench import contenders
+    from flink_rag_bench.fault_scenario.actions import lift, perform
+    from flink_rag_bench.fault_scenario.cluster import session_cluster
+    from flink_rag_bench.fault_scenario.documents import drop, load_documents
+    from flink_rag_bench.fault_scenario.toxiproxy import Toxiproxy
     from flink_rag_bench.server_process import LoadServerProcess
 
     started = time.monotonic()
