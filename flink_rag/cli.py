@@ -40,6 +40,8 @@ RUN_COMMANDS = {
 OPTIONAL_COMMANDS = {
     "bench": "the benchmark harness is not installed; in a checkout run `make setup` "
     "or `pip install ./bench` (distribution flink-rag-bench)",
+    "faults": "the fault scenario is part of the benchmark harness, which is not installed; "
+    "in a checkout run `make setup` or `pip install ./bench` (distribution flink-rag-bench)",
 }
 
 
