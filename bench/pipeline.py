@@ -54,7 +54,7 @@ class PipelineRun:
     def reader(self) -> Any:
         from flink_rag.airline import rebooking
 
-        return rebooking.OutputReader(
+        return rebooking.output_reader(
             self.bootstrap, f"r{uuid.uuid4().hex[:8]}", self.names["recs"], self.names["dead"]
         )
 
@@ -135,11 +135,11 @@ def running_pipeline(
 
 
 def _register(t_env: Any, options: dict[str, str], flink_options: dict[str, str]) -> None:
-    from flink_rag.airline import flink_job
+    from flink_rag.jobs import minicluster
 
     for key, value in flink_options.items():
         t_env.get_config().set(key, value)
-    flink_job.run_file(t_env, "functions.sql", {}, options)
+    minicluster.run_file(t_env, "functions.sql", {}, options)
 
 
 def measure_pipeline(case: Case, server: LoadServerProcess) -> list[Result]:

@@ -34,14 +34,15 @@ def render(
     job_name: str = "",
 ) -> str:
     """The SQL-client script of `pipeline` with every placeholder filled."""
-    from flink_rag.airline import rebooking, sql_client
+    from flink_rag.airline import rebooking
+    from flink_rag.jobs import sql_client
 
     if pipeline not in PIPELINES:
         raise FlinkRagError(f"unknown pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
     params = rebooking.sql_params(
         bootstrap, group_id=group_id, events_startup_mode=events_startup_mode
     )
-    return sql_client.render_script(params, options or {}, job_name)
+    return sql_client.render_script(rebooking.SQL_FILE, params, options or {}, job_name)
 
 
 def _option(raw: str) -> tuple[str, str]:

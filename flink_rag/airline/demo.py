@@ -147,10 +147,12 @@ def run_scenario(
     )
     say("starting the rebooking job")
     if sql_client:
-        from flink_rag.airline import sql_client as client
+        from flink_rag.jobs import sql_client as client
 
         say("submitting it with sql-client.sh to the session cluster")
-        job: Any = client.submit(params, options={**JOB_OPTIONS, **(options or {})})
+        job: Any = client.submit(
+            rebooking.SQL_FILE, params, options={**JOB_OPTIONS, **(options or {})}
+        )
         say(f"job {job.job_id} submitted from {job.script}")
     else:
         job = rebooking.submit(params, options={**JOB_OPTIONS, **(options or {})})
@@ -160,7 +162,7 @@ def run_scenario(
         _wait_running(job, timeout_s)
         time.sleep(SETTLE_S)
         event = make_event(f"DEMO-{run_id}", flight, reason="technical fault on the aircraft")
-        with rebooking.OutputReader(kafka_bootstrap, f"flink-rag-demo-reader-{run_id}") as reader:
+        with rebooking.output_reader(kafka_bootstrap, f"flink-rag-demo-reader-{run_id}") as reader:
             injected = time.monotonic()
             kafka_io.produce(
                 kafka_bootstrap, "flight_events", [(flight["flight_id"], dataset.dumps(event))]

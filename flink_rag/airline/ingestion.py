@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flink_rag import store_sink
-from flink_rag.airline import flink_job
 from flink_rag.connectors.errors import FlinkRagError
 from flink_rag.connectors.settings import StoreSettings, section
+from flink_rag.jobs import minicluster
 from flink_rag.sql import files as sql_files
 from flink_rag.sql.runner import apply_set
 from flink_rag.udfs.config import JOB_PARAMETERS, configure
@@ -74,9 +74,9 @@ def submit(
 ) -> Any:
     """Run the stores' ingest SQL as one streaming job (one Python worker, one model);
     returns its JobClient. The INSERTs go into one statement set."""
-    t_env = flink_job.table_env()
+    t_env = minicluster.table_env()
     if register is None:
-        flink_job.run_file(t_env, "functions.sql", {}, options)
+        minicluster.run_file(t_env, "functions.sql", {}, options)
     else:
         register(t_env)
     statement_set = t_env.create_statement_set()

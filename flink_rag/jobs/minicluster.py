@@ -1,14 +1,15 @@
-"""Run the pipeline SQL files from Python on a local PyFlink mini-cluster.
+"""Run flink-rag SQL files from Python on a local PyFlink mini-cluster (or, with
+`execution.target: remote` in the table options, submit them to a session cluster).
 
 Statements run in file order, as `sql-client.sh -f` runs them (flink_rag.sql.runner).
-Flink is imported lazily so the data generators work without a JVM.
+Flink is imported lazily so importing this module needs no JVM.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,49 @@ def run_file(
     options: Mapping[str, str] | None = None,
 ) -> Any:
     return run_statements(t_env, sql_files.statements(name, params), options)
+
+
+def submit(
+    sql_file: str,
+    params: Mapping[str, object],
+    *,
+    register: Callable[[Any], None] | None = None,
+    options: Mapping[str, str] | None = None,
+    table_options: Mapping[str, str] | None = None,
+) -> Any:
+    """Start `sql_file` (after functions.sql) on a local mini-cluster; returns its JobClient
+    (cancel it to stop).
+
+    `options` (e.g. `flink-rag.llm.cache-dir`) apply before the file's own `SET`s;
+    `table_options` are Flink settings of the environment (e.g. `execution.target: remote`
+    with `rest.address`/`rest.port` submits to a session cluster instead)."""
+    t_env = table_env(options=table_options)
+    if register is None:
+        run_file(t_env, "functions.sql", {}, options)
+    else:
+        register(t_env)
+    result = run_file(t_env, sql_file, params, options)
+    return result.get_job_client()
+
+
+def explain(
+    sql_file: str,
+    params: Mapping[str, object],
+    *,
+    register: Callable[[Any], None] | None = None,
+    options: Mapping[str, str] | None = None,
+) -> str:
+    """The optimized plan of `sql_file`'s closing statement set, with each node's changelog mode."""
+    t_env = table_env()
+    if register is None:
+        run_file(t_env, "functions.sql", {}, options)
+    else:
+        register(t_env)
+    statements = sql_files.statements(sql_file, params)
+    run_statements(t_env, statements[:-1], options)
+    statement_set = statements[-1]
+    if not statement_set.upper().startswith("EXECUTE STATEMENT SET"):
+        raise ValueError(f"{sql_file} must end with its EXECUTE STATEMENT SET")
+    text = "EXPLAIN CHANGELOG_MODE " + statement_set[len("EXECUTE ") :]
+    with t_env.execute_sql(text).collect() as rows:
+        return "\n".join(str(row[0]) for row in rows)
