@@ -47,13 +47,13 @@ def _wait(predicate, timeout: float, what: str, poll: float = 0.05) -> float:
 def run(docs: int, updates: int) -> dict:
     import pymongo
 
-    from flink_rag import store_sink
     from flink_rag.airline import kafka_io
     from flink_rag.airline.kafka_io import TopicSpec
     from flink_rag.connectors.settings import DEFAULT_DATABASE
     from flink_rag.jobs import minicluster
     from flink_rag.local.connect import connect_url
     from flink_rag.local.endpoints import endpoints
+    from flink_rag.stores import sink as store_sink
 
     ep = endpoints()
     run_id = uuid.uuid4().hex[:8]

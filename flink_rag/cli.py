@@ -15,8 +15,8 @@ from flink_rag import __version__
 
 COMMAND_MODULES = (
     "flink_rag.local.commands",
-    "flink_rag.index_cli",
-    "flink_rag.store_cli",
+    "flink_rag.stores.index_cli",
+    "flink_rag.stores.sink_cli",
     "flink_rag.packaging",
     "flink_rag.sql_script",
 )

@@ -252,7 +252,7 @@ def _start_ingestion(
     for store, profile in settings.items():
         ingestion.create_sink(store, connect_url(), profile)
         say(f"sink connector for {store} is RUNNING ({store}_vectors -> MongoDB {store})")
-    from flink_rag import store_sink
+    from flink_rag.stores import sink as store_sink
 
     before = {
         store: store_sink.topic_size(kafka_bootstrap, store_sink.vectors_topic(store)) or 0

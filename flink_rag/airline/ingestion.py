@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flink_rag import store_sink
 from flink_rag.connectors.errors import FlinkRagError
 from flink_rag.connectors.settings import StoreSettings, section
 from flink_rag.jobs import minicluster
 from flink_rag.sql import files as sql_files
 from flink_rag.sql.runner import apply_set
+from flink_rag.stores import sink as store_sink
 from flink_rag.udfs.config import JOB_PARAMETERS, configure
 
 # store -> (SQL file, source topic)

@@ -16,13 +16,13 @@ import pymongo
 import pytest
 from confluent_kafka import Consumer
 
-from flink_rag import store_sink
 from flink_rag.airline import kafka_io
 from flink_rag.airline.kafka_io import TopicSpec
 from flink_rag.cli import main
 from flink_rag.connectors.local_embedding import model_dir
 from flink_rag.connectors.settings import DEFAULT_DATABASE
 from flink_rag.jobs import minicluster
+from flink_rag.stores import sink as store_sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -12,7 +12,7 @@ import zipfile
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from flink_rag import cli, venv_archive
+from flink_rag import cli
 from flink_rag import packaging as flink_packaging
 
 pytestmark = pytest.mark.unit
@@ -92,8 +92,8 @@ def test_a_missing_dependency_of_the_bench_is_not_hidden(monkeypatch):
 
 
 def test_archive_client_args_unpack_to_venv_and_run_its_python(tmp_path):
-    archive = tmp_path / venv_archive.ARCHIVE_NAME
-    assert venv_archive.client_args(archive) == [
+    archive = tmp_path / flink_packaging.ARCHIVE_NAME
+    assert flink_packaging.client_args(archive) == [
         "-pyarch",
         f"{archive}#venv",
         "-pyexec",
