@@ -5,7 +5,8 @@ package's wheel shipped with `-pyfs`, the Kafka connector with `-j`.
 The submission is detached (`table.dml-sync` stays false): the job keeps running on the
 cluster after the client exits; `SessionJob` watches and cancels it through the REST API.
 The cluster's Python workers do not inherit this process's environment, so the provider
-choices made through `FLINK_RAG_*` variables here become job parameters (`env_options`).
+choices made through `FLINK_RAG_*` variables here become job parameters
+(`flink_rag.udfs.config.env_options`).
 Secrets are never copied: the cluster reads them from its own environment.
 """
 
@@ -27,28 +28,13 @@ from flink_rag.connectors.errors import FlinkRagError
 from flink_rag.jobs.minicluster import kafka_jar
 from flink_rag.jobs.rest import flink_rest
 from flink_rag.sql import files as sql_files
+from flink_rag.udfs.config import env_options
 
 SUBMIT_TIMEOUT_S = 300.0  # the client starts a JVM and a Python process to validate the UDFs
 CANCEL_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 25
 _JOB_ID = re.compile(r"Job ID:\s*([0-9a-f]{32})")
 TERMINAL = ("FAILED", "CANCELED", "FINISHED")
-
-# Environment variable -> job parameters; the mini-cluster's workers see the variable itself.
-ENV_OPTIONS: dict[str, tuple[str, ...]] = {
-    "FLINK_RAG_EMBED_PROVIDER": ("flink-rag.embed.provider",),
-    "FLINK_RAG_EMBED_MODEL": ("flink-rag.embed.model",),
-    "FLINK_RAG_EMBED_BASE_URL": ("flink-rag.embed.base-url",),
-    "FLINK_RAG_LLM_BASE_URL": ("flink-rag.llm.base-url",),
-    "FLINK_RAG_LLM_MODEL": ("flink-rag.llm.model",),
-    "FLINK_RAG_CACHE_DIR": ("flink-rag.llm.cache-dir", "flink-rag.embed.cache-dir"),
-}
-
-
-def env_options(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The `flink-rag.*` options equivalent to the `FLINK_RAG_*` variables set in `env`."""
-    env = os.environ if env is None else env
-    return {key: env[var] for var, keys in ENV_OPTIONS.items() if env.get(var) for key in keys}
 
 
 def render_script(
@@ -174,7 +160,9 @@ def submit(
     script = work / f"{stem}-{run}.sql"
     log = work / f"{stem}-{run}.log"
     script.write_text(
-        render_script(sql_file, params, {**env_options(), **(options or {})}, job_name)
+        render_script(
+            sql_file, params, {**env_options(dict(os.environ)), **(options or {})}, job_name
+        )
     )
     cmd, env = flink.sql_client(
         *client_args(script, build_wheel(), kafka_jar(flink.config), sys.executable)
