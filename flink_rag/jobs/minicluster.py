@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from flink_rag.connectors.errors import ConfigError
 from flink_rag.local.config import LocalConfig
 from flink_rag.local.log4j import use_quiet_mini_cluster_logs
 from flink_rag.sql import files as sql_files
-from flink_rag.sql.runner import execute_statements
+from flink_rag.sql.runner import apply_set, execute_statements
 from flink_rag.udfs.config import configure
 
 KAFKA_JAR = "flink-sql-connector-kafka-5.0.0-2.2.jar"
@@ -103,6 +103,35 @@ def submit(
         register(t_env)
     result = run_file(t_env, sql_file, params, options)
     return result.get_job_client()
+
+
+def submit_together(
+    files: Sequence[tuple[str, Mapping[str, object]]],
+    *,
+    register: Callable[[Any], None] | None = None,
+    options: Mapping[str, str] | None = None,
+) -> Any:
+    """Several SQL files (name, placeholder values) as one streaming job: their SETs and DDL
+    run in order, their INSERTs go into one statement set (one job, one Python worker).
+    Returns its JobClient."""
+    t_env = table_env()
+    if register is None:
+        run_file(t_env, "functions.sql", {}, options)
+    else:
+        register(t_env)
+    if options:
+        configure(t_env, options)
+    statement_set = t_env.create_statement_set()
+    for name, params in files:
+        for statement in sql_files.statements(name, params):
+            kv = sql_files.parse_set(statement)
+            if kv is not None:
+                apply_set(t_env, *kv)
+            elif statement.upper().startswith("INSERT"):
+                statement_set.add_insert_sql(statement)
+            else:
+                t_env.execute_sql(statement)
+    return statement_set.execute().get_job_client()
 
 
 def explain(
