@@ -37,9 +37,9 @@ from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.mongodb_index import DESCRIPTOR_COLLECTION, describe
 from flink_rag.connectors.mongodb_store import VectorStore
 from flink_rag.connectors.settings import StoreSettings
-from flink_rag.index_cli import add_arguments, run
 from flink_rag.local.session import shared_stack
 from flink_rag.local.stack import Stack
+from flink_rag.stores.index_cli import add_arguments, run
 
 pytestmark = pytest.mark.integration
 
