@@ -527,8 +527,10 @@ FROM (
 )
 WHERE version = 1;
 
--- Grounded: the answer names a retrieved candidate that, in the inventory at answer time,
--- serves the same route, departs later and has a seat in the booked cabin.
+-- Grounded (defined in flink_rag/airline/checks.py GROUNDED_RULES, same codes and order;
+-- tests/flink/test_grounded_rule.py compares): the answer names a retrieved candidate
+-- that, in the inventory at answer time, serves the same route, departs later and has a
+-- seat in the booked cabin. Unknown values (NULL) fail the rule.
 CREATE TEMPORARY VIEW checked AS
 SELECT
     a.event_id, a.booking_id, a.customer_id, a.flight_id, a.flight_filter, a.prompt,
@@ -541,9 +543,9 @@ SELECT
         WHEN NOT ARRAY_CONTAINS(a.candidate_ids, a.recommended_flight_id)
             THEN 'not_a_candidate'
         WHEN a.inventory_flight_id IS NULL THEN 'unknown_recommended_flight'
-        WHEN a.inventory_origin <> a.origin OR a.inventory_destination <> a.destination
-            THEN 'wrong_route'
-        WHEN a.inventory_departure_ts <= a.departure_ts THEN 'not_later'
+        WHEN a.inventory_origin IS DISTINCT FROM a.origin
+            OR a.inventory_destination IS DISTINCT FROM a.destination THEN 'wrong_route'
+        WHEN (a.inventory_departure_ts > a.departure_ts) IS NOT TRUE THEN 'not_later'
         WHEN COALESCE(a.inventory_seats_left, 0) <= 0 THEN 'no_seat'
         ELSE CAST(NULL AS STRING)
     END AS problem,
