@@ -10,7 +10,8 @@
 -- Writes one record per chunk, key `<doc_id>#<n>`; a document edited to fewer chunks, or
 -- deleted, retracts its chunks (tombstones). A chunk whose CHUNK or EMBED failed goes to the
 -- dead-letter topic with the reason and never reaches MongoDB without a vector (an update
--- that fails to embed retracts the chunk's old version). See sql/ingest_policies.sql for the
+-- that fails to embed retracts the chunk's old version); so does a chunk without text, and a
+-- source record that is not a JSON object (key raw@<partition>:<offset>). See sql/ingest_policies.sql for the
 -- changelog details.
 
 SET 'execution.checkpointing.interval' = '10 s';
