@@ -1,54 +1,41 @@
 -- Rebooking recommendations for passengers of cancelled or long-delayed flights.
---
--- Reads:  Kafka ${EVENT_TOPIC} (disruption events as raw strings: a bad one is dead-lettered,
---         never fails the job); the compacted CRM and inventory topics ${BOOKING_TOPIC},
---         ${CUSTOMER_TOPIC}, ${FLIGHT_TOPIC} as upsert tables (current state) and again as
---         raw records (a record that is not valid JSON is dead-lettered; the upsert tables
---         skip it); MongoDB `flights` and `policies` through VECTOR_LOOKUP_JSON.
--- Writes: ${RECOMMENDATION_TOPIC}, one JSON record per affected passenger (key booking_id);
---         ${DEAD_LETTER_TOPIC}, one record per rejected event, CRM record or passenger, with
---         the reason, the input and the error (for LLM failures also the raw answer).
--- Only addresses, topics, the consumer group and the events' start position are
--- placeholders; constants are literals, checked against the Python that depends on them by
--- tests/unit/test_sql_constants.py.
---
--- Once per passenger. Regular joins find the passengers (event x flights x bookings x
--- customers): they answer at once and do not care which input arrives first, but emit a
--- changelog. TO_CHANGELOG makes it append-only; the first version of each (event, passenger)
--- is kept (COUNT(*) OVER ... = 1), so the model functions read an insert-only stream and run
--- once per passenger, with the passenger as the CRM knew them when the event found them. The
--- grounded check joins the answer with the inventory current at answer time, made
--- insert-only the same way. Not chosen: a temporal join needs the versioned table's key in
--- the condition (bookings are found by flight_id) and would hold a lone event until every
--- watermark passed it; a lookup join needs a lookup source for the CRM.
---
--- Dead letters stay. Every dead letter is insert-only and written once: a table reader of
--- ${DEAD_LETTER_TOPIC} never sees one rewritten or tombstoned, and an ordinary CRM or
--- inventory update writes nothing to either topic. The outer-join reasons wait: an event
--- whose first join found no flight is dead-lettered as `unknown_flight` (key event@...), a
--- passenger whose first version had no customer record as `booking_without_customer` (key
--- customer@<booking>@<event>, never the passenger's answer key booking@<booking>@<event>),
--- only if no version with the record follows within 30 s (a processing-time interval join).
--- A customer or flight arriving later still gets the passenger answered; the dead letter
--- then remains as the record of the wait.
---
--- Bounded state. Event-driven state (duplicate check, the events' join side, first-version
--- filters, the check's answer side) expires after 7 d without access
--- (table.exec.state.ttl): a copy of an event within 7 d is dead-lettered as
--- `duplicate_event`, a later copy is processed again (the response cache answers it). The
--- joins keep the CRM and inventory sides 3650 d (STATE_TTL hints): one row per key, bounded
--- by the tables, and a booking unchanged for a while must not be forgotten.
---
--- Delivery: checkpoints every 10 s; sinks at-least-once with idempotent keys (booking_id;
--- dead letters by Kafka offset or booking). A replay rewrites the same keys and the LLM
--- response cache returns the same answers. Not exactly-once: records would show only at
--- checkpoint completion and every consumer would need read_committed.
---
--- Bad input -> dead letter with the reason, nothing dropped: bad_json, missing_field,
--- unknown_event_type, not_disruptive (delay < 180 min), duplicate_event, unknown_flight,
--- bad_crm_record, booking_without_customer, embed_error, lookup_error, no_candidates,
--- prompt_error, llm_error, no_recommendation, and an answer that is not grounded
--- (not_a_candidate, unknown_recommended_flight, wrong_route, not_later, no_seat).
+-- Reads:  ${EVENT_TOPIC} (events as raw strings); the compacted CRM and inventory topics
+--         ${BOOKING_TOPIC}, ${CUSTOMER_TOPIC}, ${FLIGHT_TOPIC} as upsert tables (current state)
+--         and as raw records (one that is not valid JSON, which the upsert tables skip, is
+--         dead-lettered); MongoDB `flights` and `policies` through VECTOR_LOOKUP_JSON.
+-- Writes: ${RECOMMENDATION_TOPIC}, one record per affected passenger (key booking_id), and
+--         ${DEAD_LETTER_TOPIC}, one per rejected event, CRM record or passenger: reason,
+--         input, error (and the raw answer for LLM failures). Placeholders are addresses,
+--         topics, the group and where events start; constants are literals, kept equal to
+--         the Python constants by tests/unit/test_sql_constants.py.
+-- Once per passenger: regular joins find the passengers (event x flights x bookings x
+-- customers) at once, in any arrival order, as a changelog; TO_CHANGELOG + COUNT(*) OVER
+-- ... = 1 keep the first version of each (event, passenger), so the model functions read an
+-- insert-only stream and run once, for the passenger as the CRM knew them then. The grounded
+-- check joins the answer with the inventory at answer time, made insert-only the same way.
+-- Not chosen: a temporal join needs the versioned table's key in the condition (bookings
+-- are found by flight_id) and holds a lone event until every watermark passes; a lookup
+-- join needs a lookup source for the CRM.
+-- Dead letters stay: each is insert-only and written once, so a table reader never sees one
+-- rewritten or tombstoned, and an ordinary CRM or inventory update writes nothing to either
+-- topic. The outer-join reasons wait: `unknown_flight` (the event's first join found no
+-- flight; key event@...) and `booking_without_customer` (the passenger's first version had
+-- no customer; key customer@<booking>@<event>, never the answer's booking@<booking>@<event>)
+-- are written only if no version with the record follows within 30 s (processing-time
+-- interval join). A record arriving later still gets the passenger answered; the dead
+-- letter remains as the record of the wait.
+-- State: event-driven state (duplicate check, the events' join side, first-version
+-- filters) expires after 7 d without access (table.exec.state.ttl): a copy of an event
+-- within 7 d is a `duplicate_event`, a later one is processed again (the response cache
+-- answers it). The joins keep the CRM and inventory sides 3650 d (STATE_TTL hints): one
+-- row per key, and a booking unchanged for a while must not be forgotten.
+-- Delivery: checkpoints every 10 s; at-least-once sinks with idempotent keys; a replay
+-- rewrites the same keys with the cached answers. Not exactly-once: records would show only
+-- at checkpoint completion and every consumer would need read_committed.
+-- Dead-letter reasons: bad_json, missing_field, unknown_event_type, duplicate_event,
+-- not_disruptive (delay < 180 min), unknown_flight, bad_crm_record, booking_without_customer,
+-- embed_error, lookup_error, no_candidates, prompt_error, llm_error, no_recommendation, and
+-- not grounded: not_a_candidate, unknown_recommended_flight, wrong_route, not_later, no_seat.
 
 SET 'execution.checkpointing.interval' = '10 s';
 -- Both sinks read the checked answers: optimise the shared views as one block, so each
@@ -70,13 +57,10 @@ CREATE TEMPORARY TABLE bookings_raw (
     kafka_partition INT METADATA FROM 'partition' VIRTUAL,
     kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
 ) WITH (
-    'connector' = 'kafka',
-    'topic' = '${BOOKING_TOPIC}',
+    'connector' = 'kafka', 'topic' = '${BOOKING_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = 'earliest-offset',
-    'format' = 'raw'
+    'properties.group.id' = '${GROUP_ID}', 'properties.auto.offset.reset' = 'earliest',
+    'scan.startup.mode' = 'earliest-offset', 'format' = 'raw'
 );
 
 CREATE TEMPORARY TABLE customers_raw WITH ('topic' = '${CUSTOMER_TOPIC}')
@@ -99,14 +83,10 @@ CREATE TEMPORARY TABLE bookings (
     special_assistance STRING, status STRING,
     PRIMARY KEY (booking_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${BOOKING_TOPIC}',
+    'connector' = 'upsert-kafka', 'topic' = '${BOOKING_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true',
-    'value.fields-include' = 'ALL'
+    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
 );
 
 CREATE TEMPORARY TABLE customers (
@@ -115,14 +95,10 @@ CREATE TEMPORARY TABLE customers (
     notes STRING,
     PRIMARY KEY (customer_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${CUSTOMER_TOPIC}',
+    'connector' = 'upsert-kafka', 'topic' = '${CUSTOMER_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true',
-    'value.fields-include' = 'ALL'
+    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
 );
 
 CREATE TEMPORARY TABLE flights (
@@ -135,14 +111,10 @@ CREATE TEMPORARY TABLE flights (
     >,
     PRIMARY KEY (flight_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${FLIGHT_TOPIC}',
+    'connector' = 'upsert-kafka', 'topic' = '${FLIGHT_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true',
-    'value.fields-include' = 'ALL'
+    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
 );
 
 -- Sinks --------------------------------------------------------------------------------
@@ -153,12 +125,9 @@ CREATE TEMPORARY TABLE rebooking_recommendations (
     compensation STRING, priority STRING, candidates ARRAY<STRING>,
     PRIMARY KEY (booking_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${RECOMMENDATION_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.fields-include' = 'ALL'
+    'connector' = 'upsert-kafka', 'topic' = '${RECOMMENDATION_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}', 'key.format' = 'raw',
+    'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 
 CREATE TEMPORARY TABLE rebooking_dead_letter (
@@ -166,12 +135,9 @@ CREATE TEMPORARY TABLE rebooking_dead_letter (
     input STRING, raw_answer STRING, error STRING,
     PRIMARY KEY (dead_letter_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${DEAD_LETTER_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.fields-include' = 'ALL'
+    'connector' = 'upsert-kafka', 'topic' = '${DEAD_LETTER_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}', 'key.format' = 'raw',
+    'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 
 -- Events: parse, validate, number duplicates -------------------------------------------
