@@ -45,14 +45,12 @@ def sql_params(
     group_id: str,
     events_startup_mode: str = "group-offsets",
     events_startup_timestamp: int = 0,
-    candidates: int = CANDIDATES,
     topics: Mapping[str, str] | None = None,
-    state_horizon: str = STATE_HORIZON,
 ) -> dict[str, object]:
     """Placeholder values of rebooking.sql. `events_startup_mode=timestamp` with a timestamp
     reads only events written from then on (the demo); `group-offsets` resumes a group.
-    `topics` overrides entries of TOPICS (tests use their own topics); `state_horizon` is
-    how long event-driven state is kept (a Flink duration such as '7 d')."""
+    `topics` overrides entries of TOPICS (tests use their own topics). The constants above
+    are literals in the SQL (tests/unit/test_sql_constants.py keeps them equal)."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "GROUP_ID": group_id,
@@ -60,13 +58,6 @@ def sql_params(
         "EVENTS_STARTUP_TIMESTAMP": events_startup_timestamp,
         **TOPICS,
         **(topics or {}),
-        "MIN_DELAY_MINUTES": MIN_DELAY_MINUTES,
-        "CANDIDATES": candidates,
-        "CANDIDATE_BUDGET_TOKENS": CANDIDATE_BUDGET_TOKENS,
-        "POLICY_BUDGET_TOKENS": POLICY_BUDGET_TOKENS,
-        "STATE_HORIZON": state_horizon,
-        "TABLE_STATE_TTL": TABLE_STATE_TTL,
-        "REASON_MAX_CHARS": REASON_MAX_CHARS,
     }
 
 
