@@ -47,12 +47,13 @@ def _wait(predicate, timeout: float, what: str, poll: float = 0.05) -> float:
 def run(docs: int, updates: int) -> dict:
     import pymongo
 
-    from flink_rag import store_sink
-    from flink_rag.airline import flink_job, kafka_io
+    from flink_rag.airline import kafka_io
     from flink_rag.airline.kafka_io import TopicSpec
     from flink_rag.connectors.settings import DEFAULT_DATABASE
+    from flink_rag.jobs import minicluster
     from flink_rag.local.connect import connect_url
     from flink_rag.local.endpoints import endpoints
+    from flink_rag.stores import sink as store_sink
 
     ep = endpoints()
     run_id = uuid.uuid4().hex[:8]
@@ -92,10 +93,10 @@ def run(docs: int, updates: int) -> dict:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    t_env = flink_job.table_env()
-    flink_job.run_file(t_env, "functions.sql", {}, options)
+    t_env = minicluster.table_env()
+    minicluster.run_file(t_env, "functions.sql", {}, options)
     submitted = time.monotonic()
-    job = flink_job.run_file(t_env, "ingest_documents.sql", params, options).get_job_client()
+    job = minicluster.run_file(t_env, "ingest_documents.sql", params, options).get_job_client()
     try:
         first = _wait(lambda: coll.estimated_document_count() > 0, 300, "first document", 0.1)
         last = _wait(lambda: coll.count_documents({}) >= docs, 1800, "all documents", 0.2)

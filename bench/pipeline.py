@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flink_rag.airline.events import make_event
-from flink_rag.faults import documents
 from flink_rag_bench import contenders
+from flink_rag_bench.fault_scenario import documents
 from flink_rag_bench.proc_tree import PeakRss
 from flink_rag_bench.runner import Result, _empty
 from flink_rag_bench.scenarios import Case
@@ -54,7 +54,7 @@ class PipelineRun:
     def reader(self) -> Any:
         from flink_rag.airline import rebooking
 
-        return rebooking.OutputReader(
+        return rebooking.output_reader(
             self.bootstrap, f"r{uuid.uuid4().hex[:8]}", self.names["recs"], self.names["dead"]
         )
 
@@ -135,11 +135,11 @@ def running_pipeline(
 
 
 def _register(t_env: Any, options: dict[str, str], flink_options: dict[str, str]) -> None:
-    from flink_rag.airline import flink_job
+    from flink_rag.jobs import minicluster
 
     for key, value in flink_options.items():
         t_env.get_config().set(key, value)
-    flink_job.run_file(t_env, "functions.sql", {}, options)
+    minicluster.run_file(t_env, "functions.sql", {}, options)
 
 
 def measure_pipeline(case: Case, server: LoadServerProcess) -> list[Result]:

@@ -9,6 +9,11 @@ run lookups through `VectorStore.search` from a bounded thread pool — unfilter
 numpy from the loaded vectors. With --latency-ms, lookups also go through a proxy that delays
 every read by that much (toxiproxy is not installed by setup; the proxy is `latency_proxy.py`),
 reported against in-flight ÷ latency. Prints one JSON line per measurement.
+
+The machine is shared, so wall-clock rates move with the load average (printed with each line);
+CPU seconds do not: each line also gives the stand-in's CPU per lookup (server side: driver
+message, H2 document reads, Lucene HNSW) and this process's (client side: VectorStore, pymongo,
+BSON), and the index build's CPU seconds beside its wall time.
 """
 
 from __future__ import annotations
@@ -44,7 +49,14 @@ def vectors(n: int, seed: int = 7) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
-def load(uri: str, n: int, data: np.ndarray) -> tuple[str, float, float]:
+def cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def load(
+    uri: str, n: int, data: np.ndarray, jvm: psutil.Process
+) -> tuple[str, float, float, float]:
     import pymongo
 
     from flink_rag.connectors.mongodb_index import create_vector_index, wait_until_ready
@@ -63,12 +75,12 @@ def load(uri: str, n: int, data: np.ndarray) -> tuple[str, float, float]:
         )
     insert_s = time.perf_counter() - t0
     name = f"{coll.name}_vector_index"
-    t1 = time.perf_counter()
+    t1, cpu1 = time.perf_counter(), cpu_s(jvm)
     create_vector_index(coll, name, "embedding", DIMS, "cosine", ["category"], mode="atlas")
     wait_until_ready(coll, name, READY_TIMEOUT_S, mode="atlas")
-    build_s = time.perf_counter() - t1
+    build_s, build_cpu_s = time.perf_counter() - t1, cpu_s(jvm) - cpu1
     client.close()
-    return coll.name, insert_s, build_s
+    return coll.name, insert_s, build_s, build_cpu_s
 
 
 def exact_top(data: np.ndarray, queries: np.ndarray, keep: np.ndarray | None) -> list[set[int]]:
@@ -78,19 +90,23 @@ def exact_top(data: np.ndarray, queries: np.ndarray, keep: np.ndarray | None) ->
     return [set(np.argsort(-row)[:K].tolist()) for row in scores]
 
 
-def measure(store, queries, flt, truth, concurrency, warmup=WARMUP):
-    """(lookups/s, recall@10) over all queries with `concurrency` lookups in flight."""
+def measure(store, queries, flt, truth, concurrency, warmup=WARMUP, jvm=None):
+    """(lookups/s, recall@10, server and client CPU ms per lookup) with `concurrency` in flight."""
 
     def one(i: int) -> set[int]:
         return {int(h.id) for h in store.search(queries[i], K, flt)}
 
+    me = psutil.Process()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(min(warmup, len(queries)))))  # connections, the server's JIT
+        server0, client0 = (cpu_s(jvm) if jvm else 0.0), cpu_s(me)
         t0 = time.perf_counter()
         found = list(pool.map(one, range(len(queries))))
         elapsed = time.perf_counter() - t0
+        server_ms = ((cpu_s(jvm) - server0) if jvm else 0.0) * 1000 / len(queries)
+        client_ms = (cpu_s(me) - client0) * 1000 / len(queries)
     recall = float(np.mean([len(f & t) / K for f, t in zip(found, truth, strict=True)]))
-    return len(queries) / elapsed, recall
+    return len(queries) / elapsed, recall, server_ms, client_ms
 
 
 def scan_mode(uri, name, settings, data, queries, n):
@@ -108,7 +124,7 @@ def scan_mode(uri, name, settings, data, queries, n):
     store = VectorStore(settings.model_copy(update={"index": index, "mode": "scan"}))
     store.open(DIMS)
     truth = exact_top(data, queries, None)
-    rate, recall = measure(store, queries, None, truth, 1, warmup=1)
+    rate, recall, _, _ = measure(store, queries, None, truth, 1, warmup=1)
     print(json.dumps({"docs": n, "case": "scan mode, unfiltered", "concurrency": 1,
                       "lookups_per_s": round(rate, 2), "recall_at_10": round(recall, 4),
                       "load_avg": os.getloadavg()[0]}), flush=True)  # fmt: skip
@@ -130,10 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bench = LookupBench().start()
     try:
-        jvm = psutil.Process(bench._component.pids()[0])
+        # The component's pid is its supervisor; the stand-in's JVM is that process's child.
+        supervisor = psutil.Process(bench._component.pids()[0])
+        jvm = next(iter(supervisor.children()), supervisor)
         for n in [int(x) for x in args.docs.split(",")]:
             data = vectors(n)
-            name, insert_s, build_s = load(bench.uri, n, data)
+            name, insert_s, build_s, build_cpu_s = load(bench.uri, n, data, jvm)
             queries = vectors(args.queries, seed=n + 1)
             categories = np.arange(n) % CATEGORIES
             cases = [("unfiltered", None, None), ("filtered", {"category": 3}, categories == 3)]
@@ -147,10 +165,15 @@ def main(argv: list[str] | None = None) -> None:
             store.open(DIMS)
             for label, flt, keep in cases:
                 truth = exact_top(data, queries, keep)
-                rate, recall = measure(store, queries, flt, truth, args.concurrency)
+                rate, recall, server_ms, client_ms = measure(
+                    store, queries, flt, truth, args.concurrency, jvm=jvm
+                )
                 print(json.dumps({"docs": n, "case": label, "concurrency": args.concurrency,
                                   "lookups_per_s": round(rate, 1), "recall_at_10": round(recall, 4),
+                                  "server_cpu_ms": round(server_ms, 2),
+                                  "client_cpu_ms": round(client_ms, 2),
                                   "insert_s": round(insert_s, 1), "build_s": round(build_s, 1),
+                                  "build_cpu_s": round(build_cpu_s, 1),
                                   "stand_in_rss_mb": round(jvm.memory_info().rss / 2**20),
                                   "load_avg": os.getloadavg()[0]}), flush=True)  # fmt: skip
             store.close()
@@ -162,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
                     slow.open(DIMS)
                     c = args.latency_concurrency
                     truth = exact_top(data, queries, None)
-                    rate, recall = measure(slow, queries, None, truth, c)
+                    rate, recall, _, _ = measure(slow, queries, None, truth, c)
                     ideal = c / (args.latency_ms / 1000.0)
                     print(json.dumps({"docs": n, "case": f"+{args.latency_ms:g} ms",
                                       "concurrency": c, "lookups_per_s": round(rate, 1),

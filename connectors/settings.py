@@ -31,10 +31,27 @@ from .call_limits import (
 )
 from .errors import ConfigError
 
+# Shifts every port of the local stack, so that two stacks (two checkouts) run side by side.
+PORT_OFFSET_ENV = "FLINK_RAG_PORT_OFFSET"
+
+
+def port_offset(env: Mapping[str, str] | None = None) -> int:
+    """FLINK_RAG_PORT_OFFSET as an int; the local stack (flink_rag.local) reads it here too."""
+    raw = (os.environ if env is None else env).get(PORT_OFFSET_ENV, "0").strip() or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{PORT_OFFSET_ENV}={raw!r} is not an integer; unset it or set e.g. 100"
+        ) from None
+
+
 # Defaults, named once. The local stack's ports move with FLINK_RAG_PORT_OFFSET.
-_PORT_OFFSET = int(os.environ.get("FLINK_RAG_PORT_OFFSET", "0").strip() or "0")
-LOCAL_MONGODB_URI = f"mongodb://127.0.0.1:{27027 + _PORT_OFFSET}"
-LOCAL_LLM_BASE_URL = f"http://127.0.0.1:{18000 + _PORT_OFFSET}/v1"
+LOCAL_HOST = "127.0.0.1"
+LOCAL_MONGO_PORT = 27027 + port_offset()
+LOCAL_LLM_PORT = 18000 + port_offset()
+LOCAL_MONGODB_URI = f"mongodb://{LOCAL_HOST}:{LOCAL_MONGO_PORT}"
+LOCAL_LLM_BASE_URL = f"http://{LOCAL_HOST}:{LOCAL_LLM_PORT}/v1"
 LOCAL_LLM_MODEL = "smollm2"
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 OPENAI_EMBED_MODEL = "text-embedding-3-small"

@@ -15,8 +15,8 @@ from flink_rag import __version__
 
 COMMAND_MODULES = (
     "flink_rag.local.commands",
-    "flink_rag.index_cli",
-    "flink_rag.store_cli",
+    "flink_rag.stores.index_cli",
+    "flink_rag.stores.sink_cli",
     "flink_rag.packaging",
     "flink_rag.sql_script",
 )
@@ -28,7 +28,7 @@ RUN_COMMANDS = {
         "load sample airline data, ingest it, and run the rebooking job end to end",
     ),
     "faults": (
-        "flink_rag.faults.scenario",
+        "flink_rag_bench.fault_scenario.scenario",
         "run the rebooking job through LLM and MongoDB cuts, latency, resets and a 429 storm",
     ),
     "bench": (
@@ -40,6 +40,8 @@ RUN_COMMANDS = {
 OPTIONAL_COMMANDS = {
     "bench": "the benchmark harness is not installed; in a checkout run `make setup` "
     "or `pip install ./bench` (distribution flink-rag-bench)",
+    "faults": "the fault scenario is part of the benchmark harness, which is not installed; "
+    "in a checkout run `make setup` or `pip install ./bench` (distribution flink-rag-bench)",
 }
 
 

@@ -5,10 +5,12 @@ consumer group); the SQL client has no such substitution, so a deployment render
 where it runs, from the installed package (docker/compose.yaml and deploy/k8s/ do):
 
     flink-rag sql-script rebooking --bootstrap kafka:29092 -o /tmp/rebooking.sql
+    flink-rag sql-script ingest-documents --bootstrap kafka:29092 --topic DOCS_TOPIC=my_docs
     sql-client.sh -f /tmp/rebooking.sql
 
 The script registers the functions (functions.sql) and then runs the pipeline; `--option
-flink-rag.<section>.<key>=<value>` adds job parameters. Secrets are never options.
+flink-rag.<section>.<key>=<value>` adds job parameters, `--topic NAME=topic` renames a topic
+placeholder of the file. Secrets are never options.
 """
 
 from __future__ import annotations
@@ -16,12 +18,52 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from flink_rag.connectors.errors import FlinkRagError
 
-PIPELINES = ("rebooking",)
 DEFAULT_GROUP_ID = "flink-rag-rebooking"
+DOCS_STORE = "docs"  # the collection ingest_documents.sql declares its options for
+
+
+def _rebooking(bootstrap: str, group_id: str, events_startup_mode: str) -> tuple[str, dict]:
+    from flink_rag.airline import rebooking
+
+    params = rebooking.sql_params(
+        bootstrap, group_id=group_id, events_startup_mode=events_startup_mode
+    )
+    return rebooking.SQL_FILE, params
+
+
+def _ingest(store: str) -> Callable[[str, str, str], tuple[str, dict]]:
+    def params(bootstrap: str, group_id: str, events_startup_mode: str) -> tuple[str, dict]:
+        from flink_rag.airline import ingestion
+
+        return ingestion.STORES[store][0], ingestion.sql_params(store, bootstrap)
+
+    return params
+
+
+def _ingest_documents(bootstrap: str, group_id: str, events_startup_mode: str) -> tuple[str, dict]:
+    from flink_rag.stores.sink import vectors_topic
+
+    vectors = vectors_topic(DOCS_STORE)
+    return "ingest_documents.sql", {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DOCS_TOPIC": DOCS_STORE,
+        "VECTOR_TOPIC": vectors,
+        "DEAD_LETTER_TOPIC": f"{vectors}_dead_letter",
+    }
+
+
+# pipeline -> its SQL file and placeholder values (bootstrap, group id, events startup mode)
+PIPELINES: dict[str, Callable[[str, str, str], tuple[str, dict]]] = {
+    "rebooking": _rebooking,
+    "ingest-policies": _ingest("policies"),
+    "ingest-flights": _ingest("flights"),
+    "ingest-documents": _ingest_documents,
+}
 
 
 def render(
@@ -32,16 +74,27 @@ def render(
     events_startup_mode: str = "group-offsets",
     options: dict[str, str] | None = None,
     job_name: str = "",
+    topics: dict[str, str] | None = None,
 ) -> str:
-    """The SQL-client script of `pipeline` with every placeholder filled."""
-    from flink_rag.airline import rebooking, sql_client
+    """The SQL-client script of `pipeline` with every placeholder filled; `topics` renames
+    topic placeholders the file has (an unknown name is refused)."""
+    from flink_rag.jobs import sql_client
 
     if pipeline not in PIPELINES:
         raise FlinkRagError(f"unknown pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
-    params = rebooking.sql_params(
-        bootstrap, group_id=group_id, events_startup_mode=events_startup_mode
-    )
-    return sql_client.render_script(params, options or {}, job_name)
+    sql_file, params = PIPELINES[pipeline](bootstrap, group_id, events_startup_mode)
+    unknown = sorted(set(topics or {}) - {k for k in params if k.endswith("_TOPIC")})
+    if unknown:
+        known = ", ".join(sorted(k for k in params if k.endswith("_TOPIC")))
+        raise FlinkRagError(f"{pipeline} has no topic {', '.join(unknown)}; its topics: {known}")
+    return sql_client.render_script(sql_file, {**params, **(topics or {})}, options or {}, job_name)
+
+
+def _topic(raw: str) -> tuple[str, str]:
+    name, sep, topic = raw.partition("=")
+    if not sep or not name.strip() or not topic.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME_TOPIC=topic, got {raw!r}")
+    return name.strip(), topic.strip()
 
 
 def _option(raw: str) -> tuple[str, str]:
@@ -58,7 +111,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("pipeline", choices=PIPELINES)
+    parser.add_argument("pipeline", choices=list(PIPELINES))
     parser.add_argument(
         "--bootstrap",
         default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
@@ -80,6 +133,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="a flink-rag.* job parameter (repeatable)",
     )
+    parser.add_argument(
+        "--topic",
+        type=_topic,
+        action="append",
+        default=[],
+        metavar="NAME=TOPIC",
+        help="a topic placeholder of the file, e.g. DOCS_TOPIC=my_docs (repeatable)",
+    )
     parser.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     parser.set_defaults(func=_run)
 
@@ -100,6 +161,7 @@ def _run(args: argparse.Namespace) -> int:
             events_startup_mode=args.events_startup_mode,
             options=dict(args.option),
             job_name=args.job_name,
+            topics=dict(args.topic),
         )
     except FlinkRagError as err:
         print(f"flink-rag sql-script: {err}", file=sys.stderr)

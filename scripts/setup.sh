@@ -98,15 +98,20 @@ fi
 # --- JVM jars ------------------------------------------------------------------------------
 # Fetched jars must match jars/checksums.sha256; the MongoDB stand-in's launcher is built here
 # from jars/mongo/src (its bytes depend on the JDK), so it is only checked for presence.
+# The stand-in is rebuilt when its sources change: a checkout that pulls new Java code must not
+# keep running the jar built from the old code.
+STAND_IN_KEY="$(cat jars/pom.xml jars/mongo/pom.xml $(find jars/mongo/src -type f | sort) | sha256sum | cut -c1-16)"
 verify_jars() {
   (cd jars/lib 2>/dev/null && sha256sum --quiet --status -c ../checksums.sha256) &&
-    ls jars/lib/mongo/flink-rag-mongo-stand-in-*.jar >/dev/null 2>&1
+    ls jars/lib/mongo/flink-rag-mongo-stand-in-*.jar >/dev/null 2>&1 &&
+    [ "$(cat jars/lib/mongo/.source-key 2>/dev/null)" = "$STAND_IN_KEY" ]
 }
 if ! verify_jars; then
   say "fetching jars with Maven (jars/pom.xml, checksums enforced)"
   rm -rf jars/lib
   mvn -B -q -C -f jars/pom.xml package >"$ROOT/jars/maven.log" 2>&1 \
     || fail "Maven could not fetch or build the jars; see jars/maven.log (needs Maven Central and a JDK with javac)"
+  echo "$STAND_IN_KEY" > jars/lib/mongo/.source-key
   verify_jars || fail "a jar in jars/lib does not match jars/checksums.sha256; delete jars/lib and ~/.m2/repository entries it names, then run 'make setup' again"
 fi
 # --- toxiproxy (fault tests: outages, latency and resets between real parts) ---------------

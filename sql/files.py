@@ -93,9 +93,9 @@ def for_sql_client(parts: list[str], options: Mapping[str, str] | None = None) -
     `options` (`flink-rag.*` keys) become per-key job-parameter SETs placed first, exactly
     what a user would write at the top of the file; the statements are not changed.
     """
-    from ..udfs.config import job_parameter_key
+    from ..udfs.config import set_statements
 
-    head = [f"SET '{job_parameter_key(k)}' = '{quote(v)}'" for k, v in (options or {}).items()]
+    head = set_statements(options or {})
     return "".join(f"{s};\n" for s in [*head, *parts])
 
 

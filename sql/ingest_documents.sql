@@ -10,7 +10,8 @@
 -- Writes one record per chunk, key `<doc_id>#<n>`; a document edited to fewer chunks, or
 -- deleted, retracts its chunks (tombstones). A chunk whose CHUNK or EMBED failed goes to the
 -- dead-letter topic with the reason and never reaches MongoDB without a vector (an update
--- that fails to embed retracts the chunk's old version). See sql/ingest_policies.sql for the
+-- that fails to embed retracts the chunk's old version); so does a chunk without text, and a
+-- source record that is not a JSON object (key raw@<partition>:<offset>). See sql/ingest_policies.sql for the
 -- changelog details.
 
 SET 'execution.checkpointing.interval' = '10 s';
@@ -28,7 +29,23 @@ CREATE TEMPORARY TABLE docs (
     'topic' = '${DOCS_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
     'key.format' = 'raw',
-    'value.format' = 'json'
+    'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true'
+);
+
+-- The same topic record by record: the upsert table skips a value that is not a JSON object
+-- (ignore-parse-errors, else one bad record fails the job); this reader dead-letters it.
+CREATE TEMPORARY TABLE docs_raw (
+    payload STRING,
+    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
+) WITH (
+    'connector' = 'kafka',
+    'topic' = '${DOCS_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'properties.auto.offset.reset' = 'earliest',
+    'scan.startup.mode' = 'earliest-offset',
+    'format' = 'raw'
 );
 
 CREATE TEMPORARY TABLE docs_vectors (
@@ -54,7 +71,9 @@ CREATE TEMPORARY TABLE docs_vectors (
 CREATE TEMPORARY VIEW docs_embedded AS
 SELECT
     *,
-    COALESCE(chunk_error, r.error) AS problem,
+    COALESCE(chunk_error, IF(TRIM(content) IS NULL OR TRIM(content) = '',
+        'no text to embed: the chunk text is NULL or empty; fix the source record',
+        r.error)) AS problem,
     r.embedding AS embedding
 FROM (
     SELECT
@@ -64,7 +83,7 @@ FROM (
         d.title,
         d.category,
         c.error AS chunk_error,
-        EMBED_RESULT(c.content) AS r
+        EMBED_RESULT(NULLIF(TRIM(c.content), '')) AS r
     FROM docs AS d,
         LATERAL TABLE(CHUNK(d.doc_id, d.body, 128, 24))
             AS c(chunk_id, `position`, content, tokens, error)
@@ -81,4 +100,15 @@ SELECT
     problem,
     IF(problem IS NULL, '${VECTOR_TOPIC}', '${DEAD_LETTER_TOPIC}')
 FROM docs_embedded
+UNION ALL
+SELECT
+    CONCAT('raw@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING)),
+    payload, CAST(NULL AS ARRAY<FLOAT>), CAST(NULL AS STRING), CAST(NULL AS STRING),
+    CAST(NULL AS STRING),
+    IF(payload IS JSON OBJECT, 'the document record has no doc_id',
+        'the document record is not a JSON object: fix or delete it at the source'),
+    '${DEAD_LETTER_TOPIC}'
+FROM docs_raw
+WHERE payload IS NOT NULL
+  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.doc_id') IS NULL)
 ON CONFLICT DO DEDUPLICATE;

@@ -16,7 +16,9 @@
 -- Writes: key = flight_id. A flight that is no longer SCHEDULED (or whose record is
 --         deleted) is retracted: a tombstone, and the sink deletes the document. A flight
 --         whose EMBED failed goes to ${DEAD_LETTER_TOPIC} (same key, `embed_error` = the
---         reason) and never overwrites the good document; the delivery topic is chosen per
+--         reason) and never overwrites the good document, and so does a flight without text
+--         to embed (a NULL column makes the description NULL) and a source record that is
+--         not a JSON object (key raw@<partition>:<offset>); the delivery topic is chosen per
 --         row through the Kafka sink's writable `topic` metadata, so EMBED runs once per row.
 -- Changelog: an update reaches EMBED as -U (old text) and +U (new text); the -U vector is
 --         discarded by the sink and, with the embedding cache (FLINK_RAG_CACHE_DIR), costs
@@ -58,6 +60,21 @@ CREATE TEMPORARY TABLE flight_inventory_src (
     'key.format' = 'raw',
     'value.format' = 'json',
     'value.json.ignore-parse-errors' = 'true'
+);
+
+-- The same topic record by record: the upsert table skips a value that is not a JSON object
+-- (ignore-parse-errors, else one bad record fails the job); this reader dead-letters it.
+CREATE TEMPORARY TABLE flight_inventory_raw (
+    payload STRING,
+    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
+) WITH (
+    'connector' = 'kafka',
+    'topic' = '${FLIGHT_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'properties.auto.offset.reset' = 'earliest',
+    'scan.startup.mode' = 'earliest-offset',
+    'format' = 'raw'
 );
 
 CREATE TEMPORARY TABLE flights_vectors (
@@ -149,9 +166,13 @@ CREATE TEMPORARY VIEW flight_embedded AS
 SELECT
     *,
     r.embedding AS embedding,
-    r.error AS problem
+    -- CONCAT is NULL when any column is: such a flight has no text to embed.
+    IF(TRIM(content) IS NULL OR TRIM(content) = '',
+        'no text to embed: a column of the description (flight_number, cities, airports, '
+            || 'times, aircraft, seats) is NULL or empty; fix the inventory record',
+        r.error) AS problem
 FROM (
-    SELECT *, EMBED_RESULT(content) AS r
+    SELECT *, EMBED_RESULT(NULLIF(TRIM(content), '')) AS r
     FROM flight_docs
 );
 
@@ -174,4 +195,17 @@ SELECT
     problem,
     IF(problem IS NULL, '${VECTOR_TOPIC}', '${DEAD_LETTER_TOPIC}')
 FROM flight_embedded
+UNION ALL
+SELECT
+    CONCAT('raw@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING)),
+    payload, CAST(NULL AS ARRAY<FLOAT>), CAST(NULL AS STRING), CAST(NULL AS STRING),
+    CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS BIGINT),
+    CAST(NULL AS INT), CAST(NULL AS ARRAY<STRING>), CAST(NULL AS INT), CAST(NULL AS INT),
+    CAST(NULL AS INT),
+    IF(payload IS JSON OBJECT, 'the inventory record has no flight_id',
+        'the inventory record is not a JSON object: fix or delete it at the source'),
+    '${DEAD_LETTER_TOPIC}'
+FROM flight_inventory_raw
+WHERE payload IS NOT NULL
+  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.flight_id') IS NULL)
 ON CONFLICT DO DEDUPLICATE;

@@ -54,6 +54,21 @@ CREATE TEMPORARY TABLE policy_sections (
     'value.json.ignore-parse-errors' = 'true'
 );
 
+-- The same topic record by record: the upsert table skips a value that is not a JSON object
+-- (ignore-parse-errors, else one bad record fails the job); this reader dead-letters it.
+CREATE TEMPORARY TABLE policy_sections_raw (
+    payload STRING,
+    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
+) WITH (
+    'connector' = 'kafka',
+    'topic' = '${POLICY_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
+    'properties.auto.offset.reset' = 'earliest',
+    'scan.startup.mode' = 'earliest-offset',
+    'format' = 'raw'
+);
+
 CREATE TEMPORARY TABLE policies_vectors (
     chunk_id STRING,
     content STRING,
@@ -93,10 +108,13 @@ FROM policy_sections AS s,
 CREATE TEMPORARY VIEW policy_embedded AS
 SELECT
     *,
-    COALESCE(chunk_error, r.error) AS problem,
+    -- CONCAT is NULL when any column is: such a chunk has no text to embed.
+    COALESCE(chunk_error, IF(TRIM(content) IS NULL OR TRIM(content) = '',
+        'no text to embed: the title, section or text is NULL or empty; '
+            || 'fix the source record', r.error)) AS problem,
     r.embedding AS embedding
 FROM (
-    SELECT *, EMBED_RESULT(content) AS r
+    SELECT *, EMBED_RESULT(NULLIF(TRIM(content), '')) AS r
     FROM policy_chunks
 );
 
@@ -113,4 +131,15 @@ SELECT
     problem,
     IF(problem IS NULL, '${VECTOR_TOPIC}', '${DEAD_LETTER_TOPIC}')
 FROM policy_embedded
+UNION ALL
+SELECT
+    CONCAT('raw@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING)),
+    payload, CAST(NULL AS ARRAY<FLOAT>), CAST(NULL AS STRING), CAST(NULL AS STRING),
+    CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS INT),
+    IF(payload IS JSON OBJECT, 'the policy record has no section_id',
+        'the policy record is not a JSON object: fix or delete it at the source'),
+    '${DEAD_LETTER_TOPIC}'
+FROM policy_sections_raw
+WHERE payload IS NOT NULL
+  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.section_id') IS NULL)
 ON CONFLICT DO DEDUPLICATE;

@@ -1,67 +1,47 @@
 -- Rebooking recommendations for passengers of cancelled or long-delayed flights.
---
--- Reads:  Kafka ${EVENT_TOPIC} (disruption events, JSON, read as raw strings so that
---         unparseable ones reach the dead letter instead of failing the job);
---         upsert-kafka tables on the compacted topics ${BOOKING_TOPIC}, ${CUSTOMER_TOPIC}
---         and ${FLIGHT_TOPIC} (latest record per key = current state), and the same three
---         topics as raw records, so that a CRM or inventory record that is not valid JSON
---         reaches the dead letter (the upsert tables skip it);
---         MongoDB collections `flights` and `policies` through VECTOR_LOOKUP_JSON.
--- Writes: ${RECOMMENDATION_TOPIC}: one JSON record per affected passenger, key = booking_id;
---         ${DEAD_LETTER_TOPIC}: one JSON record per rejected event, CRM record or passenger,
---         with the reason, the input and the error (for LLM failures also the raw answer).
---
--- Once per passenger. EMBED, VECTOR_LOOKUP_JSON, RAG_PROMPT and LLM_COMPLETE_JSON read an
--- insert-only stream that holds each (event, affected passenger) once:
---   1. Regular joins find the passengers: event x flights x bookings x customers. They answer
---      at once (a lone cancellation needs no other event, watermark or idle timeout) and do
---      not care whether a booking or the event arrives first. Their output is a changelog:
---      a later booking, customer or inventory update retracts the joined row and sends a new
---      version.
---   2. TO_CHANGELOG turns that changelog into an append-only stream with an `op` column;
---      retractions are dropped and a COUNT(*) OVER (PARTITION BY event_id, booking_id ORDER
---      BY proctime) = 1 keeps the first version of each pair: the passenger as the CRM knew
---      them when the event found them. Later versions never reach the model functions.
---   3. The grounded check joins the answer with the inventory (a regular join: the row
---      current when the answer arrives) and is made insert-only the same way, so a later
---      seat change neither rewrites nor retracts an emitted recommendation.
--- Not chosen: an event-time temporal join (FOR SYSTEM_TIME AS OF) needs the versioned
--- table's primary key in the join condition, and bookings are found by flight_id, not by
--- booking_id; it would also hold a lone event until every input's watermark passed it. A
--- lookup join needs a lookup source for the CRM (none here: the CRM lives in Kafka).
--- A passenger whose customer record is missing is dead-lettered as
--- `booking_without_customer` from the updating join (no model call there): if the customer
--- arrives later, that record is retracted by a tombstone and the passenger is answered.
---
--- Bounded state. Everything event-driven (the duplicate-event check, the join's side of
--- the events, the first-version filters, the grounded check's side of the answers) expires
--- after ${STATE_HORIZON} without access (table.exec.state.ttl): a copy of an event within
--- that horizon is dead-lettered as `duplicate_event`; a copy arriving later is processed
--- again (and the response cache answers it without a model call). The joins keep the CRM
--- and inventory sides for ${TABLE_STATE_TTL} (STATE_TTL hints): that state is one row per
--- booking, customer and flight, bounded by the tables themselves, and must not forget a
--- booking that was simply not changed for a while.
---
--- Delivery: checkpoints every 10 s; sinks are at-least-once with idempotent keys
--- (booking_id; the dead letter's id is derived from the event's Kafka offset or the
--- booking). After a restart the replayed rows rewrite the same keys, and the LLM
--- response cache (on by default) returns the same answers, so readers of the topic as a
--- table see each recommendation once. Exactly-once transactions were not chosen: records
--- would only become visible at checkpoint completion (after the LLM call has already taken
--- seconds) and every consumer would need read_committed.
---
--- Bad input: bad JSON, missing fields, unknown event type, duplicate event_id, unknown
--- flight, bad CRM record, booking without customer, EMBED or lookup error (with its cause),
--- no candidate flight, prompt error, LLM error or an answer that is not grounded (flight
--- not among the retrieved candidates, wrong route, not later, no seat in the cabin) -> dead
--- letter with the reason. Nothing is dropped silently. Short delays
--- (< ${MIN_DELAY_MINUTES} min) are dead-lettered as `not_disruptive`.
+-- Reads:  ${EVENT_TOPIC} (events as raw strings); the compacted CRM and inventory topics
+--         ${BOOKING_TOPIC}, ${CUSTOMER_TOPIC}, ${FLIGHT_TOPIC} as upsert tables (current state)
+--         and as raw records (one that is not valid JSON, which the upsert tables skip, is
+--         dead-lettered); MongoDB `flights` and `policies` through VECTOR_LOOKUP_JSON.
+-- Writes: ${RECOMMENDATION_TOPIC}, one record per affected passenger (key booking_id), and
+--         ${DEAD_LETTER_TOPIC}, one per rejected event, CRM record or passenger: reason,
+--         input, error (and the raw answer for LLM failures). Placeholders are addresses,
+--         topics, the group and where events start; constants are literals, kept equal to
+--         the Python constants by tests/unit/test_sql_constants.py.
+-- Once per passenger: regular joins find the passengers (event x flights x bookings x
+-- customers) at once, in any arrival order, as a changelog; TO_CHANGELOG + COUNT(*) OVER
+-- ... = 1 keep the first version of each (event, passenger), so the model functions read an
+-- insert-only stream and run once, for the passenger as the CRM knew them then. The grounded
+-- check joins the answer with the inventory at answer time, made insert-only the same way.
+-- Not chosen: a temporal join needs the versioned table's key in the condition (bookings
+-- are found by flight_id) and holds a lone event until every watermark passes; a lookup
+-- join needs a lookup source for the CRM.
+-- Dead letters stay: each is insert-only and written once, so a table reader never sees one
+-- rewritten or tombstoned, and an ordinary CRM or inventory update writes nothing to either
+-- topic. The outer-join reasons wait: `unknown_flight` (the event's first join found no
+-- flight; key event@...) and `booking_without_customer` (the passenger's first version had
+-- no customer; key customer@<booking>@<event>, never the answer's booking@<booking>@<event>)
+-- are written only if no version with the record follows within 30 s (processing-time
+-- interval join). A record arriving later still gets the passenger answered; the dead
+-- letter remains as the record of the wait.
+-- State: event-driven state (duplicate check, the events' join side, first-version
+-- filters) expires after 7 d without access (table.exec.state.ttl): a copy of an event
+-- within 7 d is a `duplicate_event`, a later one is processed again (the response cache
+-- answers it). The joins keep the CRM and inventory sides 3650 d (STATE_TTL hints): one
+-- row per key, and a booking unchanged for a while must not be forgotten.
+-- Delivery: checkpoints every 10 s; at-least-once sinks with idempotent keys; a replay
+-- rewrites the same keys with the cached answers. Not exactly-once: records would show only
+-- at checkpoint completion and every consumer would need read_committed.
+-- Dead-letter reasons: bad_json, missing_field, unknown_event_type, duplicate_event,
+-- not_disruptive (delay < 180 min), unknown_flight, bad_crm_record, booking_without_customer,
+-- embed_error, lookup_error, no_candidates, prompt_error, llm_error, no_recommendation, and
+-- not grounded: not_a_candidate, unknown_recommended_flight, wrong_route, not_later, no_seat.
 
 SET 'execution.checkpointing.interval' = '10 s';
 -- Both sinks read the checked answers: optimise the shared views as one block, so each
 -- passenger costs one LLM call and both topics see the same answer.
 SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
-SET 'table.exec.state.ttl' = '${STATE_HORIZON}';
+SET 'table.exec.state.ttl' = '7 d';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.collection' = 'flights';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.filter-fields' = 'origin,destination,departure_ts,seats_left,cabins';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.fields' = 'departure_time,arrival_time,seats_left';
@@ -69,74 +49,61 @@ SET 'pipeline.global-job-parameters.flink-rag.store.policies.collection' = 'poli
 SET 'pipeline.global-job-parameters.flink-rag.store.policies.filter-fields' = 'doc_id';
 SET 'pipeline.global-job-parameters.flink-rag.store.policies.fields' = 'doc_id,title,section';
 
--- ---------------------------------------------------------------------------------
--- Sources
--- ---------------------------------------------------------------------------------
+-- Sources ------------------------------------------------------------------------------
+-- One raw reader shape; the others differ only in topic (CREATE TABLE ... LIKE).
 
-CREATE TEMPORARY TABLE flight_events_raw (
+CREATE TEMPORARY TABLE bookings_raw (
     payload STRING,
     kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
-    proc AS PROCTIME()
+    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
 ) WITH (
-    'connector' = 'kafka',
-    'topic' = '${EVENT_TOPIC}',
+    'connector' = 'kafka', 'topic' = '${BOOKING_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = '${EVENTS_STARTUP_MODE}',
-    'scan.startup.timestamp-millis' = '${EVENTS_STARTUP_TIMESTAMP}',
-    'format' = 'raw'
+    'properties.group.id' = '${GROUP_ID}', 'properties.auto.offset.reset' = 'earliest',
+    'scan.startup.mode' = 'earliest-offset', 'format' = 'raw'
 );
 
+CREATE TEMPORARY TABLE customers_raw WITH ('topic' = '${CUSTOMER_TOPIC}')
+LIKE bookings_raw (INCLUDING ALL OVERWRITING OPTIONS);
+
+CREATE TEMPORARY TABLE flights_raw WITH ('topic' = '${FLIGHT_TOPIC}')
+LIKE bookings_raw (INCLUDING ALL OVERWRITING OPTIONS);
+
+CREATE TEMPORARY TABLE flight_events_raw (proc AS PROCTIME()) WITH (
+    'topic' = '${EVENT_TOPIC}',
+    'scan.startup.mode' = '${EVENTS_STARTUP_MODE}',
+    'scan.startup.timestamp-millis' = '${EVENTS_STARTUP_TIMESTAMP}'
+) LIKE bookings_raw (INCLUDING ALL OVERWRITING OPTIONS);
+
+-- The upsert tables differ in columns, which LIKE always inherits: each states its own.
+-- ignore-parse-errors: a bad record would fail the job; the raw readers dead-letter it.
 CREATE TEMPORARY TABLE bookings (
-    booking_id STRING,
-    customer_id STRING,
-    flight_id STRING,
-    origin STRING,
-    destination STRING,
-    cabin STRING,
-    fare_class STRING,
-    fare_family STRING,
-    special_assistance STRING,
-    status STRING,
+    booking_id STRING, customer_id STRING, flight_id STRING, origin STRING,
+    destination STRING, cabin STRING, fare_class STRING, fare_family STRING,
+    special_assistance STRING, status STRING,
     PRIMARY KEY (booking_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${BOOKING_TOPIC}',
+    'connector' = 'upsert-kafka', 'topic' = '${BOOKING_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true',
-    'value.fields-include' = 'ALL'
+    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
 );
 
 CREATE TEMPORARY TABLE customers (
-    customer_id STRING,
-    name STRING,
-    loyalty_tier STRING,
+    customer_id STRING, name STRING, loyalty_tier STRING,
     preferences ROW<seat STRING, meal STRING, `language` STRING, contact STRING>,
     notes STRING,
     PRIMARY KEY (customer_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${CUSTOMER_TOPIC}',
+    'connector' = 'upsert-kafka', 'topic' = '${CUSTOMER_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true',
-    'value.fields-include' = 'ALL'
+    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
 );
 
 CREATE TEMPORARY TABLE flights (
-    flight_id STRING,
-    origin STRING,
-    destination STRING,
-    departure_time STRING,
-    departure_ts BIGINT,
-    long_haul BOOLEAN,
+    flight_id STRING, origin STRING, destination STRING, departure_time STRING,
+    departure_ts BIGINT, long_haul BOOLEAN,
     cabins ROW<
         economy ROW<capacity INT, seats_left INT>,
         premium ROW<capacity INT, seats_left INT>,
@@ -144,108 +111,36 @@ CREATE TEMPORARY TABLE flights (
     >,
     PRIMARY KEY (flight_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${FLIGHT_TOPIC}',
+    'connector' = 'upsert-kafka', 'topic' = '${FLIGHT_TOPIC}',
     'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true',
-    'value.fields-include' = 'ALL'
+    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
+    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
 );
 
--- The same topics record by record: the upsert tables above skip a value that is not JSON
--- (value.json.ignore-parse-errors, else one bad record would fail the job); these raw
--- readers send it to the dead letter. Tombstones (NULL values) are deletes, not errors.
-
-CREATE TEMPORARY TABLE bookings_raw (
-    payload STRING,
-    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
-) WITH (
-    'connector' = 'kafka',
-    'topic' = '${BOOKING_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = 'earliest-offset',
-    'format' = 'raw'
-);
-
-CREATE TEMPORARY TABLE customers_raw (
-    payload STRING,
-    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
-) WITH (
-    'connector' = 'kafka',
-    'topic' = '${CUSTOMER_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = 'earliest-offset',
-    'format' = 'raw'
-);
-
-CREATE TEMPORARY TABLE flights_raw (
-    payload STRING,
-    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
-) WITH (
-    'connector' = 'kafka',
-    'topic' = '${FLIGHT_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = 'earliest-offset',
-    'format' = 'raw'
-);
-
--- ---------------------------------------------------------------------------------
--- Sinks
--- ---------------------------------------------------------------------------------
+-- Sinks --------------------------------------------------------------------------------
 
 CREATE TEMPORARY TABLE rebooking_recommendations (
-    booking_id STRING,
-    event_id STRING,
-    customer_id STRING,
-    disrupted_flight_id STRING,
-    recommended_flight_id STRING,
-    alternatives ARRAY<STRING>,
-    reason STRING,
-    compensation STRING,
-    priority STRING,
-    candidates ARRAY<STRING>,
+    booking_id STRING, event_id STRING, customer_id STRING, disrupted_flight_id STRING,
+    recommended_flight_id STRING, alternatives ARRAY<STRING>, reason STRING,
+    compensation STRING, priority STRING, candidates ARRAY<STRING>,
     PRIMARY KEY (booking_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${RECOMMENDATION_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.fields-include' = 'ALL'
+    'connector' = 'upsert-kafka', 'topic' = '${RECOMMENDATION_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}', 'key.format' = 'raw',
+    'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 
 CREATE TEMPORARY TABLE rebooking_dead_letter (
-    dead_letter_id STRING,
-    reason STRING,
-    event_id STRING,
-    booking_id STRING,
-    input STRING,
-    raw_answer STRING,
-    error STRING,
+    dead_letter_id STRING, reason STRING, event_id STRING, booking_id STRING,
+    input STRING, raw_answer STRING, error STRING,
     PRIMARY KEY (dead_letter_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${DEAD_LETTER_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.fields-include' = 'ALL'
+    'connector' = 'upsert-kafka', 'topic' = '${DEAD_LETTER_TOPIC}',
+    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}', 'key.format' = 'raw',
+    'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 
--- ---------------------------------------------------------------------------------
--- Events: parse, validate, number duplicates
--- ---------------------------------------------------------------------------------
+-- Events: parse, validate, number duplicates -------------------------------------------
 
 CREATE TEMPORARY VIEW parsed_events AS
 SELECT
@@ -266,53 +161,61 @@ SELECT
         WHEN JSON_VALUE(payload, '$.type') NOT IN ('CANCELLATION', 'DELAY')
             THEN 'unknown_event_type'
         WHEN JSON_VALUE(payload, '$.type') = 'DELAY'
-            AND COALESCE(JSON_VALUE(payload, '$.delay_minutes' RETURNING INT), 0)
-                < ${MIN_DELAY_MINUTES} THEN 'not_disruptive'
+            AND COALESCE(JSON_VALUE(payload, '$.delay_minutes' RETURNING INT), 0) < 180
+            THEN 'not_disruptive'
         ELSE CAST(NULL AS STRING)
     END AS problem,
     proc
 FROM flight_events_raw;
 
--- The first event with an id counts; later copies within the state horizon are duplicates
--- (dead-lettered). ROWS, not RANGE: two copies in the same millisecond still count 1 and 2.
+-- The first event with an id counts; later copies within the state horizon are duplicates.
+-- ROWS, not RANGE: two copies in the same millisecond still count 1 and 2.
 CREATE TEMPORARY VIEW numbered_events AS
 SELECT
-    source_ref,
-    payload,
-    event_id,
-    flight_id,
-    event_type,
-    reason,
-    delay_minutes,
-    event_time,
+    source_ref, payload, event_id, flight_id, event_type, reason, delay_minutes, event_time,
     COUNT(*) OVER (
-        PARTITION BY event_id
-        ORDER BY proc
-        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        PARTITION BY event_id ORDER BY proc ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS seen
 FROM parsed_events
 WHERE problem IS NULL;
 
 CREATE TEMPORARY VIEW disruptions AS
-SELECT /*+ STATE_TTL('f' = '${TABLE_STATE_TTL}') */
-    e.source_ref,
-    e.payload,
-    e.event_id,
-    e.flight_id,
-    e.event_type,
-    e.reason,
-    e.delay_minutes,
-    e.event_time,
-    f.flight_id AS known_flight_id,
-    f.origin,
-    f.destination,
-    f.departure_time,
-    f.departure_ts,
-    f.long_haul
+SELECT /*+ STATE_TTL('f' = '3650 d') */
+    e.source_ref, e.payload, e.event_id, e.flight_id, e.event_type, e.reason,
+    e.delay_minutes, e.event_time, f.flight_id AS known_flight_id, f.origin, f.destination,
+    f.departure_time, f.departure_ts, f.long_haul
 FROM numbered_events AS e
 LEFT JOIN flights AS f
     ON f.flight_id = e.flight_id
 WHERE e.seen = 1;
+
+-- unknown_flight: the event's first join found no flight, and none followed within 30 s.
+CREATE TEMPORARY VIEW disruption_versions AS
+SELECT source_ref, payload, event_id, known_flight_id, PROCTIME() AS seen_at
+FROM TO_CHANGELOG(input => TABLE disruptions)
+WHERE op IN ('INSERT', 'UPDATE_AFTER');
+
+CREATE TEMPORARY VIEW flight_missing AS
+SELECT source_ref, payload, event_id, PROCTIME() AS missed_at
+FROM (
+    SELECT
+        v.*,
+        COUNT(*) OVER (
+            PARTITION BY v.event_id ORDER BY v.seen_at
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS version
+    FROM disruption_versions AS v
+)
+WHERE version = 1 AND known_flight_id IS NULL;
+
+CREATE TEMPORARY VIEW unknown_flights AS
+SELECT m.source_ref, m.payload, m.event_id
+FROM flight_missing AS m
+LEFT JOIN disruption_versions AS v
+    ON v.event_id = m.event_id
+    AND v.known_flight_id IS NOT NULL
+    AND v.seen_at BETWEEN m.missed_at - INTERVAL '30' SECOND AND m.missed_at + INTERVAL '30' SECOND
+WHERE v.event_id IS NULL;
 
 -- CRM and inventory records that the upsert tables skip.
 CREATE TEMPORARY VIEW bad_crm_records AS
@@ -344,32 +247,14 @@ FROM flights_raw
 WHERE payload IS NOT NULL
   AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.flight_id') IS NULL);
 
--- ---------------------------------------------------------------------------------
--- Affected passengers: disruption x bookings x CRM (updating), then once per passenger
--- ---------------------------------------------------------------------------------
+-- Affected passengers: disruption x bookings x CRM (updating), then once per passenger ----
 
 CREATE TEMPORARY VIEW affected AS
-SELECT /*+ STATE_TTL('b' = '${TABLE_STATE_TTL}', 'c' = '${TABLE_STATE_TTL}') */
-    d.event_id,
-    d.event_type,
-    d.reason AS disruption_reason,
-    d.delay_minutes,
-    d.flight_id,
-    d.origin,
-    d.destination,
-    d.departure_time,
-    d.departure_ts,
-    d.long_haul,
-    b.booking_id,
-    b.customer_id,
-    b.cabin,
-    b.fare_class,
-    b.fare_family,
-    b.special_assistance,
-    c.customer_id AS known_customer_id,
-    c.name,
-    c.loyalty_tier,
-    c.notes
+SELECT /*+ STATE_TTL('b' = '3650 d', 'c' = '3650 d') */
+    d.event_id, d.event_type, d.reason AS disruption_reason, d.delay_minutes, d.flight_id,
+    d.origin, d.destination, d.departure_time, d.departure_ts, d.long_haul,
+    b.booking_id, b.customer_id, b.cabin, b.fare_class, b.fare_family, b.special_assistance,
+    c.customer_id AS known_customer_id, c.name, c.loyalty_tier, c.notes
 FROM disruptions AS d
 JOIN bookings AS b
     ON b.flight_id = d.known_flight_id
@@ -380,63 +265,55 @@ WHERE b.status = 'CONFIRMED';
 -- Every version the join emits, as an append-only stream (retractions dropped).
 CREATE TEMPORARY VIEW passenger_versions AS
 SELECT
-    event_id,
-    event_type,
-    disruption_reason,
-    delay_minutes,
-    flight_id,
-    origin,
-    destination,
-    departure_time,
-    departure_ts,
-    long_haul,
-    booking_id,
-    customer_id,
-    cabin,
-    fare_class,
-    fare_family,
-    special_assistance,
-    name,
-    loyalty_tier,
-    notes,
+    event_id, event_type, disruption_reason, delay_minutes, flight_id, origin, destination,
+    departure_time, departure_ts, long_haul, booking_id, customer_id, cabin, fare_class,
+    fare_family, special_assistance, known_customer_id, name, loyalty_tier, notes,
     PROCTIME() AS seen_at
 FROM TO_CHANGELOG(input => TABLE affected)
-WHERE op IN ('INSERT', 'UPDATE_AFTER')
-  AND known_customer_id IS NOT NULL;
+WHERE op IN ('INSERT', 'UPDATE_AFTER');
 
--- The first version of each (event, passenger): insert-only, one row per passenger.
+-- The first version with a customer record of each (event, passenger): insert-only.
 CREATE TEMPORARY VIEW passengers AS
 SELECT
-    event_id,
-    event_type,
-    disruption_reason,
-    delay_minutes,
-    flight_id,
-    origin,
-    destination,
-    departure_time,
-    departure_ts,
-    long_haul,
-    booking_id,
-    customer_id,
-    cabin,
-    fare_class,
-    fare_family,
-    special_assistance,
-    name,
-    loyalty_tier,
-    notes
+    event_id, event_type, disruption_reason, delay_minutes, flight_id, origin, destination,
+    departure_time, departure_ts, long_haul, booking_id, customer_id, cabin, fare_class,
+    fare_family, special_assistance, name, loyalty_tier, notes
 FROM (
     SELECT
         v.*,
         COUNT(*) OVER (
-            PARTITION BY v.event_id, v.booking_id
-            ORDER BY v.seen_at
+            PARTITION BY v.event_id, v.booking_id ORDER BY v.seen_at
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS version
+    FROM passenger_versions AS v
+    WHERE v.known_customer_id IS NOT NULL
+)
+WHERE version = 1;
+
+-- booking_without_customer: the passenger's first version had no customer record, and none
+-- followed within 30 s.
+CREATE TEMPORARY VIEW customer_missing AS
+SELECT event_id, booking_id, customer_id, flight_id, PROCTIME() AS missed_at
+FROM (
+    SELECT
+        v.*,
+        COUNT(*) OVER (
+            PARTITION BY v.event_id, v.booking_id ORDER BY v.seen_at
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS version
     FROM passenger_versions AS v
 )
-WHERE version = 1;
+WHERE version = 1 AND known_customer_id IS NULL;
+
+CREATE TEMPORARY VIEW customerless AS
+SELECT m.event_id, m.booking_id, m.customer_id, m.flight_id
+FROM customer_missing AS m
+LEFT JOIN passenger_versions AS v
+    ON v.event_id = m.event_id
+    AND v.booking_id = m.booking_id
+    AND v.known_customer_id IS NOT NULL
+    AND v.seen_at BETWEEN m.missed_at - INTERVAL '30' SECOND AND m.missed_at + INTERVAL '30' SECOND
+WHERE v.booking_id IS NULL;
 
 CREATE TEMPORARY VIEW passenger_needs AS
 SELECT
@@ -460,15 +337,12 @@ SELECT
     ) AS flight_filter
 FROM passengers AS p;
 
--- ---------------------------------------------------------------------------------
--- Retrieval, prompt, structured completion, grounded check: one linear chain
--- ---------------------------------------------------------------------------------
--- Every passenger row runs down this chain once and carries its first problem along; a row
--- with a problem gets NULL inputs further on, which the functions answer with NULL without
--- a call. One chain (rather than a branch per dead-letter reason) keeps the planner from
--- copying the model calls into each branch, and each result that is read more than once
--- sits behind a CROSS JOIN UNNEST of a one-element array: the planner does not inline a
--- function call through that correlate, so each function runs once per passenger.
+-- Retrieval, prompt, completion, grounded check: one linear chain -----------------------
+-- Each passenger runs down it once carrying its first problem; a row with a problem gets
+-- NULL inputs further on, which the functions answer with NULL without a call. One chain
+-- (not a branch per reason) keeps the planner from copying the model calls into branches;
+-- a result read more than once sits behind a CROSS JOIN UNNEST of a one-element array,
+-- through which the planner does not inline the call.
 
 CREATE TEMPORARY VIEW embedded AS
 SELECT
@@ -485,7 +359,7 @@ SELECT
     h.policy_hits
 FROM embedded AS e
 CROSS JOIN UNNEST(ARRAY[ROW(
-    VECTOR_LOOKUP_JSON('flights', e.need_embedding.embedding, ${CANDIDATES}, e.flight_filter),
+    VECTOR_LOOKUP_JSON('flights', e.need_embedding.embedding, 5, e.flight_filter),
     VECTOR_LOOKUP_JSON('policies', e.policy_embedding.embedding, 3, CAST(NULL AS STRING))
 )]) AS h (flight_hits, policy_hits);
 
@@ -512,7 +386,7 @@ FROM (
         pc.policy_context
     FROM retrieved AS r
     CROSS JOIN UNNEST(ARRAY[
-        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, ${POLICY_BUDGET_TOKENS})
+        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, 700)
     ]) AS pc (policy_context)
 ) AS c;
 
@@ -541,7 +415,7 @@ SELECT
         '"recommended_flight_id":{"type":"string","enum":', w.candidate_ids_json, '},',
         '"alternatives":{"type":"array","items":{"type":"string","enum":',
         w.candidate_ids_json, '},"maxItems":3},',
-        '"reason":{"type":"string","maxLength":${REASON_MAX_CHARS}},',
+        '"reason":{"type":"string","maxLength":160},',
         '"compensation":{"type":"string","enum":["EUR 0","EUR 250","EUR 400","EUR 600"]},',
         '"priority":{"type":"string","enum":["HIGH","MEDIUM","NORMAL"]}},',
         '"required":["booking_id","recommended_flight_id","alternatives","reason",',
@@ -551,41 +425,19 @@ FROM with_candidates AS w;
 
 CREATE TEMPORARY VIEW prompts AS
 SELECT
-    w.event_id,
-    w.booking_id,
-    w.customer_id,
-    w.flight_id,
-    w.origin,
-    w.destination,
-    w.departure_ts,
-    w.cabin,
-    w.flight_filter,
-    w.retrieval_problem,
-    w.embed_error,
-    w.lookup_error,
-    w.candidate_ids,
-    w.answer_schema,
-    x.prompt
+    w.event_id, w.booking_id, w.customer_id, w.flight_id, w.origin, w.destination,
+    w.departure_ts, w.cabin, w.flight_filter, w.retrieval_problem, w.embed_error,
+    w.lookup_error, w.candidate_ids, w.answer_schema, x.prompt
 FROM prompt_parts AS w
 CROSS JOIN UNNEST(ARRAY[
-    RAG_PROMPT(w.prompt_template, w.flight_hits, ${CANDIDATE_BUDGET_TOKENS})
+    RAG_PROMPT(w.prompt_template, w.flight_hits, 2400)
 ]) AS x (prompt);
 
 CREATE TEMPORARY VIEW answers AS
 SELECT
-    q.event_id,
-    q.booking_id,
-    q.customer_id,
-    q.flight_id,
-    q.origin,
-    q.destination,
-    q.departure_ts,
-    q.cabin,
-    q.flight_filter,
-    q.retrieval_problem,
-    COALESCE(q.embed_error, q.lookup_error) AS retrieval_error,
-    q.prompt,
-    q.candidate_ids,
+    q.event_id, q.booking_id, q.customer_id, q.flight_id, q.origin, q.destination,
+    q.departure_ts, q.cabin, q.flight_filter, q.retrieval_problem,
+    COALESCE(q.embed_error, q.lookup_error) AS retrieval_error, q.prompt, q.candidate_ids,
     q.completion.text AS raw_answer,
     q.completion.error AS llm_error,
     JSON_VALUE(q.completion.text, '$.recommended_flight_id') AS recommended_flight_id
@@ -603,7 +455,7 @@ FROM (
 -- The recommended flight as the inventory has it when the answer arrives (first version
 -- only: later inventory updates do not rewrite the check).
 CREATE TEMPORARY VIEW answer_versions AS
-SELECT /*+ STATE_TTL('f' = '${TABLE_STATE_TTL}') */
+SELECT /*+ STATE_TTL('f' = '3650 d') */
     a.*,
     f.flight_id AS inventory_flight_id,
     f.origin AS inventory_origin,
@@ -624,31 +476,15 @@ FROM (
     SELECT
         v.*,
         COUNT(*) OVER (
-            PARTITION BY v.event_id, v.booking_id
-            ORDER BY v.seen_at
+            PARTITION BY v.event_id, v.booking_id ORDER BY v.seen_at
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS version
     FROM (
         SELECT
-            event_id,
-            booking_id,
-            customer_id,
-            flight_id,
-            origin,
-            destination,
-            departure_ts,
-            flight_filter,
-            retrieval_problem,
-            retrieval_error,
-            prompt,
-            candidate_ids,
-            raw_answer,
-            llm_error,
-            recommended_flight_id,
-            inventory_flight_id,
-            inventory_origin,
-            inventory_destination,
-            inventory_departure_ts,
+            event_id, booking_id, customer_id, flight_id, origin, destination, departure_ts,
+            flight_filter, retrieval_problem, retrieval_error, prompt, candidate_ids,
+            raw_answer, llm_error, recommended_flight_id, inventory_flight_id,
+            inventory_origin, inventory_destination, inventory_departure_ts,
             inventory_seats_left,
             PROCTIME() AS seen_at
         FROM TO_CHANGELOG(input => TABLE answer_versions)
@@ -657,19 +493,14 @@ FROM (
 )
 WHERE version = 1;
 
--- Grounded: the answer names a retrieved candidate that, in the inventory at answer time,
--- serves the same route, departs later and has a seat in the booked cabin.
+-- Grounded (defined in flink_rag/airline/checks.py GROUNDED_RULES, same codes and order;
+-- tests/flink/test_grounded_rule.py compares): the answer names a retrieved candidate
+-- that, in the inventory at answer time, serves the same route, departs later and has a
+-- seat in the booked cabin. Unknown values (NULL) fail the rule.
 CREATE TEMPORARY VIEW checked AS
 SELECT
-    a.event_id,
-    a.booking_id,
-    a.customer_id,
-    a.flight_id,
-    a.flight_filter,
-    a.prompt,
-    a.candidate_ids,
-    a.raw_answer,
-    a.recommended_flight_id,
+    a.event_id, a.booking_id, a.customer_id, a.flight_id, a.flight_filter, a.prompt,
+    a.candidate_ids, a.raw_answer, a.recommended_flight_id,
     CASE
         WHEN a.retrieval_problem IS NOT NULL THEN a.retrieval_problem
         WHEN a.prompt IS NULL THEN 'prompt_error'
@@ -678,9 +509,9 @@ SELECT
         WHEN NOT ARRAY_CONTAINS(a.candidate_ids, a.recommended_flight_id)
             THEN 'not_a_candidate'
         WHEN a.inventory_flight_id IS NULL THEN 'unknown_recommended_flight'
-        WHEN a.inventory_origin <> a.origin OR a.inventory_destination <> a.destination
-            THEN 'wrong_route'
-        WHEN a.inventory_departure_ts <= a.departure_ts THEN 'not_later'
+        WHEN a.inventory_origin IS DISTINCT FROM a.origin
+            OR a.inventory_destination IS DISTINCT FROM a.destination THEN 'wrong_route'
+        WHEN (a.inventory_departure_ts > a.departure_ts) IS NOT TRUE THEN 'not_later'
         WHEN COALESCE(a.inventory_seats_left, 0) <= 0 THEN 'no_seat'
         ELSE CAST(NULL AS STRING)
     END AS problem,
@@ -694,104 +525,60 @@ SELECT
     END AS error
 FROM answered AS a;
 
--- ---------------------------------------------------------------------------------
--- Outputs
--- ---------------------------------------------------------------------------------
+-- Outputs ------------------------------------------------------------------------------
 
 EXECUTE STATEMENT SET
 BEGIN
 
 INSERT INTO rebooking_recommendations
 SELECT
-    booking_id,
-    event_id,
-    customer_id,
-    flight_id,
-    recommended_flight_id,
+    booking_id, event_id, customer_id, flight_id, recommended_flight_id,
     JSON_QUERY(raw_answer, '$.alternatives' RETURNING ARRAY<STRING>),
-    JSON_VALUE(raw_answer, '$.reason'),
-    JSON_VALUE(raw_answer, '$.compensation'),
-    JSON_VALUE(raw_answer, '$.priority'),
-    candidate_ids
+    JSON_VALUE(raw_answer, '$.reason'), JSON_VALUE(raw_answer, '$.compensation'),
+    JSON_VALUE(raw_answer, '$.priority'), candidate_ids
 FROM checked
 WHERE problem IS NULL
 ON CONFLICT DO DEDUPLICATE;
 
 INSERT INTO rebooking_dead_letter
-SELECT
-    source_ref,
-    problem,
-    event_id,
-    CAST(NULL AS STRING),
-    payload,
-    CAST(NULL AS STRING),
+SELECT source_ref, problem, event_id, CAST(NULL AS STRING), payload, CAST(NULL AS STRING),
     CAST(NULL AS STRING)
 FROM parsed_events
 WHERE problem IS NOT NULL
 ON CONFLICT DO DEDUPLICATE;
 
 INSERT INTO rebooking_dead_letter
-SELECT
-    source_ref,
-    'duplicate_event',
-    event_id,
-    CAST(NULL AS STRING),
-    payload,
-    CAST(NULL AS STRING),
-    CAST(NULL AS STRING)
+SELECT source_ref, 'duplicate_event', event_id, CAST(NULL AS STRING), payload,
+    CAST(NULL AS STRING), CAST(NULL AS STRING)
 FROM numbered_events
 WHERE seen > 1
 ON CONFLICT DO DEDUPLICATE;
 
 INSERT INTO rebooking_dead_letter
-SELECT
-    dead_letter_id,
-    'bad_crm_record',
-    CAST(NULL AS STRING),
-    CAST(NULL AS STRING),
-    payload,
-    CAST(NULL AS STRING),
-    error
+SELECT dead_letter_id, 'bad_crm_record', CAST(NULL AS STRING), CAST(NULL AS STRING), payload,
+    CAST(NULL AS STRING), error
 FROM bad_crm_records
 ON CONFLICT DO DEDUPLICATE;
 
 INSERT INTO rebooking_dead_letter
-SELECT
-    source_ref,
-    'unknown_flight',
-    event_id,
-    CAST(NULL AS STRING),
-    payload,
-    CAST(NULL AS STRING),
-    CAST(NULL AS STRING)
-FROM disruptions
-WHERE known_flight_id IS NULL
+SELECT source_ref, 'unknown_flight', event_id, CAST(NULL AS STRING), payload,
+    CAST(NULL AS STRING), CAST(NULL AS STRING)
+FROM unknown_flights
 ON CONFLICT DO DEDUPLICATE;
 
 INSERT INTO rebooking_dead_letter
-SELECT
-    CONCAT('booking@', booking_id, '@', event_id),
-    'booking_without_customer',
-    event_id,
-    booking_id,
-    JSON_OBJECT('booking_id' VALUE booking_id, 'customer_id' VALUE customer_id,
+SELECT CONCAT('customer@', booking_id, '@', event_id), 'booking_without_customer', event_id,
+    booking_id, JSON_OBJECT('booking_id' VALUE booking_id, 'customer_id' VALUE customer_id,
         'flight_id' VALUE flight_id),
-    CAST(NULL AS STRING),
-    CAST(NULL AS STRING)
-FROM affected
-WHERE known_customer_id IS NULL
+    CAST(NULL AS STRING), CAST(NULL AS STRING)
+FROM customerless
 ON CONFLICT DO DEDUPLICATE;
 
 INSERT INTO rebooking_dead_letter
-SELECT
-    CONCAT('booking@', booking_id, '@', event_id),
-    problem,
-    event_id,
-    booking_id,
+SELECT CONCAT('booking@', booking_id, '@', event_id), problem, event_id, booking_id,
     JSON_OBJECT('booking_id' VALUE booking_id, 'flight_filter' VALUE JSON(flight_filter),
         'candidates' VALUE candidate_ids, 'prompt' VALUE prompt),
-    raw_answer,
-    error
+    raw_answer, error
 FROM checked
 WHERE problem IS NOT NULL
 ON CONFLICT DO DEDUPLICATE;

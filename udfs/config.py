@@ -150,6 +150,36 @@ def configure(t_env: Any, options: Mapping[str, str]) -> None:
     t_env._flink_rag_options = merged
 
 
+def set_statements(options: Mapping[str, str]) -> list[str]:
+    """`options` (full `flink-rag.*` keys) as the per-key SETs a SQL-client script starts with,
+    after validating them: the SQL twin of configure()."""
+    validate({str(k): str(v) for k, v in options.items()})
+    return [
+        f"SET '{job_parameter_key(str(k))}' = '{str(v).replace(chr(39), chr(39) * 2)}'"
+        for k, v in options.items()
+    ]
+
+
+# The sections whose FLINK_RAG_* environment fallbacks are one job parameter each (a store's
+# options belong to a named profile, so its variables stay variables).
+_ENV_SECTIONS = (EmbedSettings, LlmSettings)
+
+
+def env_options(env: Mapping[str, str]) -> dict[str, str]:
+    """The `flink-rag.*` options that the environment variables in `env` stand for, read from
+    the settings' own fallbacks. A mini-cluster's workers see the variables themselves; a
+    session cluster's workers do not, so a SQL-client script carries these instead."""
+    found = {}
+    for cls in _ENV_SECTIONS:
+        for key, names in cls.env_fallbacks.items():
+            # OPENAI_BASE_URL and the like stay the cluster's own environment's business.
+            ours = [n for n in names if n.startswith("FLINK_RAG_")]
+            value = next((env[n] for n in ours if env.get(n)), None)
+            if value is not None:
+                found[f"{PREFIX}{cls.section}.{key}"] = value
+    return found
+
+
 def configured(t_env: Any) -> dict[str, str]:
     """The `flink-rag.*` options configure() and SET statements put on this environment."""
     return dict(getattr(t_env, "_flink_rag_options", {}))

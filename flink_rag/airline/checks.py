@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flink_rag.airline.dataset import Dataset
 
@@ -35,23 +35,79 @@ def pick_flight(data: Dataset, min_alternatives: int = 3) -> dict:
     raise ValueError("no flight in the data set has enough later alternatives")
 
 
+# "Grounded", written once: the recommended flight was retrieved, exists in the inventory,
+# serves the passenger's route, departs later than the disrupted flight and has a seat in
+# the booked cabin. Each rule is (reason code, message, holds(rec_id, candidates, trip,
+# flight)); `trip` is the passenger's origin, destination, departure_ts and cabin, `flight`
+# the inventory record of the recommended flight (None if unknown). The SQL check in
+# sql/rebooking.sql (view `checked`) uses the same codes in the same order; the test
+# tests/flink/test_grounded_rule.py runs it on generated cases and compares with these.
+GROUNDED_RULES: tuple[tuple[str, str, Callable[..., bool]], ...] = (
+    (
+        "not_a_candidate",
+        "recommended flight was not among the retrieved candidates",
+        lambda rec_id, candidates, trip, flight: rec_id in (candidates or []),
+    ),
+    (
+        "unknown_recommended_flight",
+        "recommended flight does not exist",
+        lambda rec_id, candidates, trip, flight: flight is not None,
+    ),
+    (
+        "wrong_route",
+        "recommended flight does not serve the passenger's route",
+        lambda rec_id, candidates, trip, flight: (
+            (flight["origin"], flight["destination"]) == (trip["origin"], trip["destination"])
+        ),
+    ),
+    (
+        "not_later",
+        "recommended flight does not depart later than the disrupted one",
+        lambda rec_id, candidates, trip, flight: (
+            flight["departure_ts"] is not None
+            and trip["departure_ts"] is not None
+            and flight["departure_ts"] > trip["departure_ts"]
+        ),
+    ),
+    (
+        "no_seat",
+        "recommended flight has no free {cabin} seat",
+        lambda rec_id, candidates, trip, flight: (
+            ((flight["cabins"].get(trip["cabin"]) or {}).get("seats_left") or 0) > 0
+        ),
+    ),
+)
+
+
+def grounded_problem(
+    rec_id: str, candidates: list[str] | None, trip: Mapping, flight: Mapping | None
+) -> str | None:
+    """The first grounded rule the recommendation breaks (its reason code), or None."""
+    for code, _, holds in GROUNDED_RULES:
+        if not holds(rec_id, candidates, trip, flight):
+            return code
+    return None
+
+
 def recommendation_problems(rec: Mapping, data: Dataset) -> list[str]:
     """Why a recommendation is not grounded in the data (empty list = grounded)."""
     booking = next((b for b in data.bookings if b["booking_id"] == rec.get("booking_id")), None)
     if booking is None:
         return [f"unknown booking {rec.get('booking_id')!r}"]
     flights = {f["flight_id"]: f for f in data.flights}
-    chosen = flights.get(rec.get("recommended_flight_id"))
+    rec_id = rec.get("recommended_flight_id")
+    chosen = flights.get(rec_id)
     if chosen is None:
-        return [f"recommended flight {rec.get('recommended_flight_id')!r} does not exist"]
+        return [f"recommended flight {rec_id!r} does not exist"]
     disrupted = flights[booking["flight_id"]]
-    problems = []
-    if rec["recommended_flight_id"] not in (rec.get("candidates") or []):
-        problems.append("recommended flight was not among the retrieved candidates")
-    if (chosen["origin"], chosen["destination"]) != (booking["origin"], booking["destination"]):
-        problems.append("recommended flight does not serve the passenger's route")
-    if chosen["departure_ts"] <= disrupted["departure_ts"]:
-        problems.append("recommended flight does not depart later than the disrupted one")
-    if chosen["cabins"].get(booking["cabin"], {}).get("seats_left", 0) <= 0:
-        problems.append(f"recommended flight has no free {booking['cabin']} seat")
-    return problems
+    trip = {
+        "origin": booking["origin"],
+        "destination": booking["destination"],
+        "departure_ts": disrupted["departure_ts"],
+        "cabin": booking["cabin"],
+    }
+    return [
+        message.format(cabin=booking["cabin"])
+        for _, message, holds in GROUNDED_RULES
+        if not holds(rec_id, rec.get("candidates"), trip, chosen)
+    ]

@@ -115,6 +115,98 @@ def _print_output(topic: str, key: str, value: dict | None, event_id: str) -> No
         print(f"  DEAD LETTER {key}: {value.get('reason')} {detail}", flush=True)
 
 
+def _submit(
+    params: dict[str, object], options: dict[str, str] | None, sql_client: bool, say: Callable
+) -> Any:
+    """The rebooking job on the mini-cluster, or with sql-client.sh on the session cluster."""
+    say("starting the rebooking job")
+    options = {**JOB_OPTIONS, **(options or {})}
+    if not sql_client:
+        return rebooking.submit(params, options=options)
+    from flink_rag.jobs import sql_client as client
+
+    say("submitting it with sql-client.sh to the session cluster")
+    job = client.submit(rebooking.SQL_FILE, params, options=options)
+    say(f"job {job.job_id} submitted from {job.script}")
+    return job
+
+
+def _of_event(out: rebooking.Outputs, event_id: str) -> tuple[list[dict], list[dict]]:
+    """The recommendations and dead letters of one event."""
+    recs = [v for v in out.recommendations.values() if v["event_id"] == event_id]
+    dead = [v for v in out.dead_letters.values() if v.get("event_id") == event_id]
+    return recs, dead
+
+
+def _cancel_and_collect(
+    kafka_bootstrap: str,
+    data: dataset.Dataset,
+    flight: dict,
+    summary: Summary,
+    run_id: str,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> tuple[list[dict], list[dict]]:
+    """Cancel `flight` and read the answers of its passengers until all are in (or the
+    timeout); fills the summary's timing and duplicates."""
+    event = make_event(f"DEMO-{run_id}", flight, reason="technical fault on the aircraft")
+    event_id = event["event_id"]
+    with rebooking.output_reader(kafka_bootstrap, f"flink-rag-demo-reader-{run_id}") as reader:
+        injected = time.monotonic()
+        kafka_io.produce(
+            kafka_bootstrap, "flight_events", [(flight["flight_id"], dataset.dumps(event))]
+        )
+        say(
+            f"cancelled {flight['flight_id']} ({flight['origin']}->{flight['destination']}, "
+            f"{flight['departure_time']}): {summary.affected} passengers affected"
+        )
+        booked = {b["booking_id"] for b in data.bookings_on(flight["flight_id"])}
+        answered: set[str] = set()  # output keys of this event, as printed
+
+        def done(out: rebooking.Outputs) -> bool:
+            recs, dead = _of_event(out, event_id)
+            return len(recs) + len(dead) >= summary.affected
+
+        def on_record(topic: str, key: str, value: dict | None) -> None:
+            if value is not None and value.get("event_id") != event_id:
+                return  # an earlier run's record
+            if value is None and event_id not in key and key not in booked:
+                return
+            _print_output(topic, key, value, event_id)
+            if value is None:
+                answered.discard(key)
+            else:
+                answered.add(key)
+            say(f"progress: {len(answered)}/{summary.affected} passengers answered")
+
+        reader.wait_for(done, timeout_s, on_record)
+        summary.pipeline_s = time.monotonic() - injected
+        recs, dead = _of_event(reader.outputs, event_id)
+        ours = {r["booking_id"] for r in recs} | {
+            f"booking@{b['booking_id']}@{event_id}" for b in data.bookings_on(flight["flight_id"])
+        }
+        summary.duplicates = [
+            key
+            for key, written_for in reader.outputs.keys_written_twice
+            if written_for == event_id and key in ours
+        ]
+    return recs, dead
+
+
+def _check(summary: Summary, recs: list[dict], dead: list[dict], data: dataset.Dataset) -> None:
+    """Grounded answers and dead-letter reasons into the summary."""
+    summary.grounded = len(recs)
+    summary.dead_lettered = len(dead)
+    for rec in recs:
+        problems = checks.recommendation_problems(rec, data)
+        if problems:
+            summary.not_grounded.append(f"{rec['booking_id']}: {'; '.join(problems)}")
+    for d in dead:
+        summary.dead_letter_reasons[d["reason"]] = (
+            summary.dead_letter_reasons.get(d["reason"], 0) + 1
+        )
+
+
 def run_scenario(
     kafka_bootstrap: str,
     mongodb_uri: str,
@@ -145,87 +237,22 @@ def run_scenario(
         events_startup_mode="timestamp",
         events_startup_timestamp=int(time.time() * 1000),
     )
-    say("starting the rebooking job")
-    if sql_client:
-        from flink_rag.airline import sql_client as client
-
-        say("submitting it with sql-client.sh to the session cluster")
-        job: Any = client.submit(params, options={**JOB_OPTIONS, **(options or {})})
-        say(f"job {job.job_id} submitted from {job.script}")
-    else:
-        job = rebooking.submit(params, options={**JOB_OPTIONS, **(options or {})})
+    job = _submit(params, options, sql_client, say)
     summary = Summary(flight["flight_id"], len(data.bookings_on(flight["flight_id"])))
     summary.ingested = ingested
     try:
         _wait_running(job, timeout_s)
         time.sleep(SETTLE_S)
-        event = make_event(f"DEMO-{run_id}", flight, reason="technical fault on the aircraft")
-        with rebooking.OutputReader(kafka_bootstrap, f"flink-rag-demo-reader-{run_id}") as reader:
-            injected = time.monotonic()
-            kafka_io.produce(
-                kafka_bootstrap, "flight_events", [(flight["flight_id"], dataset.dumps(event))]
-            )
-            say(
-                f"cancelled {flight['flight_id']} ({flight['origin']}->{flight['destination']}, "
-                f"{flight['departure_time']}): {summary.affected} passengers affected"
-            )
-
-            booked = {b["booking_id"] for b in data.bookings_on(flight["flight_id"])}
-            answered: set[str] = set()  # output keys of this event, as printed
-
-            def mine(out: rebooking.Outputs) -> tuple[list[dict], list[dict]]:
-                recs = [
-                    v for v in out.recommendations.values() if v["event_id"] == event["event_id"]
-                ]
-                dead = [
-                    v for v in out.dead_letters.values() if v.get("event_id") == event["event_id"]
-                ]
-                return recs, dead
-
-            def done(out: rebooking.Outputs) -> bool:
-                recs, dead = mine(out)
-                return len(recs) + len(dead) >= summary.affected
-
-            def on_record(topic: str, key: str, value: dict | None) -> None:
-                if value is not None and value.get("event_id") != event["event_id"]:
-                    return  # an earlier run's record
-                if value is None and event["event_id"] not in key and key not in booked:
-                    return
-                _print_output(topic, key, value, event["event_id"])
-                if value is None:
-                    answered.discard(key)
-                else:
-                    answered.add(key)
-                say(f"progress: {len(answered)}/{summary.affected} passengers answered")
-
-            reader.wait_for(done, timeout_s, on_record)
-            summary.pipeline_s = time.monotonic() - injected
-            recs, dead = mine(reader.outputs)
-            ours = {r["booking_id"] for r in recs} | {
-                f"booking@{b['booking_id']}@{event['event_id']}"
-                for b in data.bookings_on(flight["flight_id"])
-            }
-            summary.duplicates = [
-                key
-                for key, event_id in reader.outputs.keys_written_twice
-                if event_id == event["event_id"] and key in ours
-            ]
+        recs, dead = _cancel_and_collect(
+            kafka_bootstrap, data, flight, summary, run_id, timeout_s, say
+        )
     finally:
         say("cancelling the rebooking job")
         job.cancel().result()
         if ingest_job is not None:
             say("cancelling the ingestion job")
             ingest_job.cancel().result()
-    summary.grounded = len(recs)
-    summary.dead_lettered = len(dead)
-    for rec in recs:
-        problems = checks.recommendation_problems(rec, data)
-        if problems:
-            summary.not_grounded.append(f"{rec['booking_id']}: {'; '.join(problems)}")
-    for d in dead:
-        summary.dead_letter_reasons[d["reason"]] = (
-            summary.dead_letter_reasons.get(d["reason"], 0) + 1
-        )
+    _check(summary, recs, dead, data)
     summary.elapsed_s = time.monotonic() - started
     return summary
 
@@ -250,7 +277,7 @@ def _start_ingestion(
     for store, profile in settings.items():
         ingestion.create_sink(store, connect_url(), profile)
         say(f"sink connector for {store} is RUNNING ({store}_vectors -> MongoDB {store})")
-    from flink_rag import store_sink
+    from flink_rag.stores import sink as store_sink
 
     before = {
         store: store_sink.topic_size(kafka_bootstrap, store_sink.vectors_topic(store)) or 0

@@ -14,13 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flink_rag import store_sink
-from flink_rag.airline import flink_job
 from flink_rag.connectors.errors import FlinkRagError
 from flink_rag.connectors.settings import StoreSettings, section
+from flink_rag.jobs import minicluster
 from flink_rag.sql import files as sql_files
-from flink_rag.sql.runner import apply_set
-from flink_rag.udfs.config import JOB_PARAMETERS, configure
+from flink_rag.stores import sink as store_sink
+from flink_rag.udfs.config import JOB_PARAMETERS
 
 # store -> (SQL file, source topic)
 STORES: dict[str, tuple[str, str]] = {
@@ -73,26 +72,11 @@ def submit(
     source_topics: Mapping[str, str] | None = None,
 ) -> Any:
     """Run the stores' ingest SQL as one streaming job (one Python worker, one model);
-    returns its JobClient. The INSERTs go into one statement set."""
-    t_env = flink_job.table_env()
-    if register is None:
-        flink_job.run_file(t_env, "functions.sql", {}, options)
-    else:
-        register(t_env)
-    statement_set = t_env.create_statement_set()
-    if options:
-        configure(t_env, options)
-    for store in stores:
-        params = sql_params(store, kafka_bootstrap, (source_topics or {}).get(store))
-        for statement in sql_files.statements(STORES[store][0], params):
-            kv = sql_files.parse_set(statement)
-            if kv is not None:
-                apply_set(t_env, *kv)
-            elif statement.upper().startswith("INSERT"):
-                statement_set.add_insert_sql(statement)
-            else:
-                t_env.execute_sql(statement)
-    return statement_set.execute().get_job_client()
+    returns its JobClient."""
+    files = [
+        (STORES[s][0], sql_params(s, kafka_bootstrap, (source_topics or {}).get(s))) for s in stores
+    ]
+    return minicluster.submit_together(files, register=register, options=options)
 
 
 def create_sink(store: str, connect_url: str, settings: StoreSettings) -> dict:

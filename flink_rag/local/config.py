@@ -6,27 +6,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flink_rag.connectors import settings
+
 HOME_ENV = "FLINK_RAG_HOME"
-# Shifts every port below, so that two stacks (two checkouts) can run side by side.
-PORT_OFFSET_ENV = "FLINK_RAG_PORT_OFFSET"
-HOST = "127.0.0.1"
-
-
-def port_offset() -> int:
-    raw = os.environ.get(PORT_OFFSET_ENV, "0").strip() or "0"
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(
-            f"{PORT_OFFSET_ENV}={raw!r} is not an integer; unset it or set e.g. 100"
-        ) from None
-
-
+# The offset, and the two ports the UDFs' defaults point at, are computed once, beside those
+# defaults (connectors/settings.py); the other ports shift by the same offset.
+PORT_OFFSET_ENV = settings.PORT_OFFSET_ENV
+port_offset = settings.port_offset
+HOST = settings.LOCAL_HOST
+MONGO_PORT = settings.LOCAL_MONGO_PORT
+LLM_PORT = settings.LOCAL_LLM_PORT
 _OFFSET = port_offset()
 KAFKA_PORT = 19092 + _OFFSET
 KAFKA_CONTROLLER_PORT = 19093 + _OFFSET
-MONGO_PORT = 27027 + _OFFSET
-LLM_PORT = 18000 + _OFFSET
 FLINK_REST_PORT = 18081 + _OFFSET
 FLINK_RPC_PORT = 18123 + _OFFSET
 CONNECT_PORT = 18083 + _OFFSET

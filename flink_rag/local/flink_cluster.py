@@ -16,12 +16,12 @@ import json
 import os
 import sys
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psutil
 
+from flink_rag.jobs.rest import flink_rest
 from flink_rag.local import log4j, prereqs, process
 from flink_rag.local.component import PROBE_TIMEOUT_S, Component
 from flink_rag.local.endpoints import FLINK_ENV
@@ -258,8 +258,7 @@ class FlinkCluster(Component):
         return logs[0] if logs else self.log_file
 
     def probe(self, timeout: float = PROBE_TIMEOUT_S) -> str:
-        with urllib.request.urlopen(f"{self.rest_url()}/overview", timeout=timeout) as resp:
-            overview = json.load(resp)
+        overview = flink_rest(self.rest_url(), "/overview", timeout_s=timeout)
         tms = int(overview.get("taskmanagers", 0))
         wanted = 1 if self.external() else self.config.flink_taskmanagers
         if tms < wanted:

@@ -32,7 +32,7 @@ def udf_env() -> Callable[..., Any]:
     TableEnvironment (parallelism 1) with the flink-rag options and functions."""
 
     def make(options: Mapping[str, str] | None = None, **table_options: str) -> Any:
-        from flink_rag.airline.flink_job import table_env
+        from flink_rag.jobs.minicluster import table_env
         from flink_rag.udfs import configure, register
 
         t_env = table_env(options={k.replace("__", "."): v for k, v in table_options.items()})

@@ -12,7 +12,7 @@ import sys
 
 os.environ.setdefault("_python_worker_execution_mode", "process")
 
-from flink_rag.airline.flink_job import table_env
+from flink_rag.jobs.minicluster import table_env
 from flink_rag.udfs import configure, register
 
 

@@ -33,7 +33,7 @@ def _seen_params(t_env) -> dict[str, str]:
 
 
 def test_per_key_sets_arrive_unquoted_one_key_each():
-    from flink_rag.airline.flink_job import table_env
+    from flink_rag.jobs.minicluster import table_env
 
     t_env = table_env()
     execute_statements(
@@ -50,7 +50,7 @@ def test_per_key_sets_arrive_unquoted_one_key_each():
 
 
 def test_the_map_form_replaces_per_key_sets_so_the_runner_refuses_the_mix():
-    from flink_rag.airline.flink_job import table_env
+    from flink_rag.jobs.minicluster import table_env
 
     t_env = table_env()
     conf = t_env.get_config()

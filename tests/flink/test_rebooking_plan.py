@@ -44,11 +44,15 @@ def test_each_function_is_called_once_per_call_site(plan):
 def test_state_is_bounded_events_by_the_horizon_tables_by_their_hint(plan):
     from flink_rag.sql import files
 
-    params = rebooking.sql_params("127.0.0.1:9", group_id="plan", state_horizon="2 d")
+    params = rebooking.sql_params("127.0.0.1:9", group_id="plan")
     sets = dict(kv for s in files.statements("rebooking.sql", params) if (kv := files.parse_set(s)))
-    assert sets["table.exec.state.ttl"] == "2 d"
+    assert sets["table.exec.state.ttl"] == rebooking.STATE_HORIZON
     physical = _section(plan, "Optimized Physical Plan")
     joins = re.findall(r"\bJoin\(joinType=.*?changelogMode=\[[^\]]*\](.*?)\n", physical)
     assert joins  # every regular join keeps its table side (right) by the long TTL hint
     hint = f"STATE_TTL options:{{RIGHT={rebooking.TABLE_STATE_TTL}}}"
     assert all(hint in j for j in joins), joins
+    # The outer-join dead letters wait in processing-time interval joins, whose state the
+    # interval bounds: two of them (unknown_flight, booking_without_customer), insert-only.
+    intervals = re.findall(r"\bIntervalJoin\(.*?changelogMode=\[([^\]]*)\]", physical)
+    assert intervals == ["I", "I"], intervals

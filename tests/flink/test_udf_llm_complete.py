@@ -134,7 +134,9 @@ def test_faults_mark_rows_and_lose_none(udf_env, load_server):
 
 def test_on_error_fail_fails_the_job(udf_env, load_server):
     load_server.configure(faults=["500:every=1"])
-    t_env = udf_env(llm_options(load_server, on_error="fail", max_retries="0"))
+    # A 500 is an outage, waited out for up to outage-wait (120 s by default) before the
+    # row fails; this test is about what a failed row does to the job, not about the wait.
+    t_env = udf_env(llm_options(load_server, on_error="fail", max_retries="0", outage_wait="0"))
     strings_table(t_env, "prompts", "prompt", ["a", "b"])
 
     with pytest.raises(Exception) as failure:

@@ -91,6 +91,8 @@ def functions(mongodb_uri: str, database: str, calls_file: str):
         props = json.loads(schema)["properties"]
         booking_id = props["booking_id"]["enum"][0]
         record("LLM_COMPLETE_JSON", booking_id)
+        if "needs LLMFAIL" in prompt:  # a passenger whose answer fails: an llm_error row
+            return Row(None, "fake provider error (LLMFAIL in the prompt)", None, None, 1)
         candidates = props["recommended_flight_id"]["enum"]
         pick = NOT_RETRIEVED if "needs POISON" in prompt else candidates[0]
         answer = {

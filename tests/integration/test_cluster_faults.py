@@ -10,8 +10,8 @@ import argparse
 
 import pytest
 
-from flink_rag.faults import scenario
-from flink_rag.faults.report import AFTER_LLM, NOT_A_PASSENGER
+from flink_rag_bench.fault_scenario import scenario
+from flink_rag_bench.fault_scenario.report import AFTER_LLM, NOT_A_PASSENGER
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -17,7 +17,7 @@ from flink_rag.connectors.errors import FlinkRagError
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.openai_embedding import OpenAIEmbedder
 from flink_rag.connectors.settings import LOCAL_EMBED_MODEL, EmbedSettings
-from flink_rag.faults.toxiproxy import Toxiproxy
+from flink_rag_bench.fault_scenario.toxiproxy import Toxiproxy
 
 pytestmark = pytest.mark.integration
 

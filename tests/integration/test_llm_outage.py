@@ -13,8 +13,8 @@ import pytest
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.openai_chat import ChatClient
 from flink_rag.connectors.settings import LlmSettings
-from flink_rag.faults.toxiproxy import Toxiproxy
 from flink_rag.local.session import shared_stack
+from flink_rag_bench.fault_scenario.toxiproxy import Toxiproxy
 
 pytestmark = pytest.mark.integration
 

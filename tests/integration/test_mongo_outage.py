@@ -20,9 +20,9 @@ from flink_rag.connectors.errors import ProviderError
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.mongodb_store import VectorStore
 from flink_rag.connectors.settings import StoreSettings
-from flink_rag.faults.toxiproxy import Toxiproxy
-from flink_rag.index_cli import add_arguments, run
 from flink_rag.local.session import shared_stack
+from flink_rag.stores.index_cli import add_arguments, run
+from flink_rag_bench.fault_scenario.toxiproxy import Toxiproxy
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,14 @@ import logging
 import math
 import os
 import socket
+import time
 import uuid
 
 import numpy as np
 import pymongo
 import pytest
-from bson import ObjectId
+from bson import Int64, ObjectId
+from pymongo.operations import SearchIndexModel
 
 from flink_rag.connectors import mongodb_scan_search
 from flink_rag.connectors.errors import (
@@ -35,8 +37,9 @@ from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.mongodb_index import DESCRIPTOR_COLLECTION, describe
 from flink_rag.connectors.mongodb_store import VectorStore
 from flink_rag.connectors.settings import StoreSettings
-from flink_rag.index_cli import add_arguments, run
 from flink_rag.local.session import shared_stack
+from flink_rag.local.stack import Stack
+from flink_rag.stores.index_cli import add_arguments, run
 
 pytestmark = pytest.mark.integration
 
@@ -587,3 +590,148 @@ def test_a_scan_whose_filter_matches_too_much_is_a_row_error(store, monkeypatch)
         store.search(query_vector(1), 3)
     assert not failure.value.retryable
     assert len(store.search(query_vector(1), 3, {"seats": 4, "carrier": "LH"})) <= 3
+
+
+# -- the stand-in's own search: exact integers, builds that re-read only what was written ----
+
+BIG = 2**53  # the first integer above which doubles skip integers
+
+
+def _standin_only(mongo_uri):
+    if os.environ.get("MONGODB_URI"):
+        pytest.skip("checks the local stand-in's own search index")
+
+
+def _wait_ready(coll, name):
+    deadline = time.monotonic() + 60
+    while True:
+        found = list(coll.list_search_indexes(name))
+        if found and found[0]["status"] == "READY":
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"index {name} not READY after 60 s: {found}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def numbers(database):
+    """Vectors with integer, long and double values around 2^53 in a filter field."""
+    coll = database["numbers"]
+    values = {
+        "big": Int64(BIG),
+        "big+1": Int64(BIG + 1),
+        "big+2": Int64(BIG + 2),
+        "max": Int64(2**63 - 1),
+        "min": Int64(-(2**63)),
+        "five-int": 5,
+        "five-double": 5.0,
+        "half": 5.5,
+        "huge-double": 1e300,
+        "big-double": float(BIG),  # the double 2^53: equal to the long 2^53 only
+    }
+    coll.insert_many(
+        [{"_id": k, "v": [1.0, float(i + 1)], "n": v} for i, (k, v) in enumerate(values.items())]
+    )
+    definition = {
+        "fields": [
+            {"type": "vector", "path": "v", "numDimensions": 2, "similarity": "cosine"},
+            {"type": "filter", "path": "n"},
+        ]
+    }
+    coll.create_search_index(
+        SearchIndexModel(definition=definition, name="n_index", type="vectorSearch")
+    )
+    _wait_ready(coll, "n_index")
+    return coll
+
+
+def _matching(coll, condition) -> set[str]:
+    stage = {
+        "index": "n_index",
+        "path": "v",
+        "queryVector": [1.0, 1.0],
+        "limit": 100,
+        "exact": True,
+    }
+    return {
+        hit["_id"]
+        for hit in coll.aggregate([{"$vectorSearch": {**stage, "filter": {"n": condition}}}])
+    }
+
+
+def test_integer_filters_are_exact_above_2_pow_53(mongo_uri, numbers):
+    _standin_only(mongo_uri)
+    # As doubles, 2^53 and 2^53+1 are one value: the filter must tell them apart.
+    assert _matching(numbers, Int64(BIG + 1)) == {"big+1"}
+    assert _matching(numbers, Int64(BIG)) == {"big", "big-double"}
+    assert _matching(numbers, float(BIG)) == {"big", "big-double"}
+    assert _matching(numbers, {"$gt": Int64(BIG)}) == {"big+1", "big+2", "max", "huge-double"}
+    assert _matching(numbers, {"$gte": Int64(BIG + 1), "$lt": Int64(BIG + 2)}) == {"big+1"}
+    assert _matching(numbers, {"$in": [Int64(BIG + 2), Int64(2**63 - 1)]}) == {"big+2", "max"}
+    assert _matching(numbers, {"$ne": Int64(BIG + 1)}) == {
+        "big",
+        "big+2",
+        "max",
+        "min",
+        "five-int",
+        "five-double",
+        "half",
+        "huge-double",
+        "big-double",
+    }
+    assert _matching(numbers, {"$gt": Int64(2**63 - 1)}) == {"huge-double"}
+    assert _matching(numbers, {"$lt": Int64(-(2**63))}) == set()
+
+
+def test_numbers_of_different_types_compare_by_value(mongo_uri, numbers):
+    _standin_only(mongo_uri)
+    assert _matching(numbers, 5) == {"five-int", "five-double"}
+    assert _matching(numbers, 5.0) == {"five-int", "five-double"}
+    assert _matching(numbers, Int64(5)) == {"five-int", "five-double"}
+    assert _matching(numbers, {"$gt": 5}) == {
+        "half",
+        "big",
+        "big+1",
+        "big+2",
+        "max",
+        "huge-double",
+        "big-double",
+    }
+    assert _matching(numbers, {"$gt": 4.5, "$lt": 5.25}) == {"five-int", "five-double"}
+    assert _matching(numbers, {"$gte": 5.5, "$lte": 5.5}) == {"half"}
+    assert _matching(numbers, {"$lte": 5.9}) == {"min", "five-int", "five-double", "half"}
+    assert _matching(numbers, {"$lt": -1e300}) == set()
+    assert _matching(numbers, {"$gt": -1e300}) == set(_matching(numbers, {"$exists": True}))
+
+
+def _ready_lines(mongo_uri, namespace: str) -> list[str]:
+    log = Stack().state.log_file("mongo")
+    return [
+        line
+        for line in log.read_text().splitlines()
+        if " READY: " in line and f" on {namespace} " in line
+    ]
+
+
+def test_a_build_re_reads_only_documents_written_while_it_ran(mongo_uri, database):
+    """A build's own upserts are no writes: re-reading them took the collection's write lock
+    for a second pass over every document after each build."""
+    _standin_only(mongo_uri)
+    coll = database["rebuilt"]
+    coll.insert_many([{"_id": i, "v": [1.0, float(i)]} for i in range(500)])
+    definition = {
+        "fields": [{"type": "vector", "path": "v", "numDimensions": 2, "similarity": "euclidean"}]
+    }
+    coll.create_search_index(SearchIndexModel(definition=definition, name="r", type="vectorSearch"))
+    _wait_ready(coll, "r")
+    namespace = f"{database.name}.rebuilt"
+    deadline = time.monotonic() + 30
+    while not _ready_lines(mongo_uri, namespace):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no READY line for {namespace} in the stand-in's log")
+        time.sleep(0.05)
+    assert "500 documents in" in _ready_lines(mongo_uri, namespace)[-1]
+    assert "(0 written during the build re-read)" in _ready_lines(mongo_uri, namespace)[-1]
+    # And the index still serves what was built.
+    stage = {"index": "r", "path": "v", "queryVector": [1.0, 250.0], "limit": 1, "exact": True}
+    assert [hit["_id"] for hit in coll.aggregate([{"$vectorSearch": stage}])] == [250]

@@ -14,7 +14,8 @@ from collections import Counter
 
 import pytest
 
-from flink_rag.airline import checks, dataset, demo, rebooking, sql_client
+from flink_rag.airline import checks, dataset, demo, rebooking
+from flink_rag.jobs import sql_client
 from flink_rag.local.session import shared_stack
 
 # Both scenarios run in the module fixture: a cold run (ingestion, two jobs) needs the time.
@@ -40,7 +41,7 @@ def latest_outputs(bootstrap: str, booked: set[str]) -> tuple[rebooking.Outputs,
     """Both topics as tables, read to their end, restricted to the flight's bookings; and how
     often each (topic, key, event id) was written."""
     writes: Counter = Counter()
-    with rebooking.OutputReader(bootstrap, f"sqlc-check-{uuid.uuid4().hex[:8]}") as reader:
+    with rebooking.output_reader(bootstrap, f"sqlc-check-{uuid.uuid4().hex[:8]}") as reader:
         deadline = time.monotonic() + READ_TIMEOUT_S
         quiet = 0
         while quiet < 2 and time.monotonic() < deadline:  # two empty polls: drained
@@ -147,6 +148,10 @@ def test_sql_client_run_was_served_from_the_cache(runs):
 
 
 def test_cluster_job_is_cancelled(runs):
-    ours = [j for j in runs["jobs"] if j["name"].startswith(sql_client.JOB_NAME_PREFIX)]
+    ours = [
+        j
+        for j in runs["jobs"]
+        if j["name"].startswith(sql_client.job_name_prefix(rebooking.SQL_FILE))
+    ]
     assert ours, "the SQL-client job never reached the cluster"
     assert all(j["state"] in sql_client.TERMINAL for j in ours), ours

@@ -16,12 +16,13 @@ import pymongo
 import pytest
 from confluent_kafka import Consumer
 
-from flink_rag import store_sink
-from flink_rag.airline import flink_job, kafka_io
+from flink_rag.airline import kafka_io
 from flink_rag.airline.kafka_io import TopicSpec
 from flink_rag.cli import main
 from flink_rag.connectors.local_embedding import model_dir
 from flink_rag.connectors.settings import DEFAULT_DATABASE
+from flink_rag.jobs import minicluster
+from flink_rag.stores import sink as store_sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -58,9 +59,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
 
 
 def start_job(bootstrap: str, params: dict, options: dict) -> object:
-    t_env = flink_job.table_env()
-    flink_job.run_file(t_env, "functions.sql", {}, options)
-    result = flink_job.run_file(t_env, "ingest_documents.sql", params, options)
+    t_env = minicluster.table_env()
+    minicluster.run_file(t_env, "functions.sql", {}, options)
+    result = minicluster.run_file(t_env, "ingest_documents.sql", params, options)
     return result.get_job_client()
 
 

@@ -29,7 +29,7 @@ import pytest
 from embeddings_endpoint import EmbeddingsEndpoint
 from pymongo import MongoClient
 
-from flink_rag import packaging, venv_archive
+from flink_rag import packaging
 from flink_rag.connectors.mongodb_index import create_vector_index
 from flink_rag.local.config import LLM_MODEL_ALIAS, LocalConfig
 from flink_rag.local.session import shared_stack
@@ -87,7 +87,7 @@ def bare_pyflink_python() -> Path:
     python = venv / "bin" / "python"
     if not (venv / ".complete").is_file():
         shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([venv_archive.base_python(), "-m", "venv", str(venv)], check=True)
+        subprocess.run([packaging.base_python(), "-m", "venv", str(venv)], check=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", "-c", str(constraints), PYFLINK],
             check=True,
@@ -101,7 +101,7 @@ def bare_pyflink_python() -> Path:
 def archive(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     wheel = packaging.build_wheel(out)
-    return venv_archive.build(wheel, out / venv_archive.ARCHIVE_NAME)
+    return packaging.build_venv_archive(wheel, out / packaging.ARCHIVE_NAME)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,7 @@ def test_archive_job_on_taskmanagers_without_our_dependencies(archive, bare_clus
     script = flink.state.home / f"{name}.sql"
     script.write_text(job_script(database, embeddings.base_url, ep.llm_base_url, name))
     cmd, env = flink.sql_client(
-        *venv_archive.client_args(archive), "-pyclientexec", sys.executable, "-f", str(script)
+        *packaging.client_args(archive), "-pyclientexec", sys.executable, "-f", str(script)
     )
     done = subprocess.run(
         cmd, env=env, capture_output=True, text=True, timeout=SUBMIT_TIMEOUT_S, check=False

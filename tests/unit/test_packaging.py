@@ -1,6 +1,6 @@
 """`flink-rag package` builds a standard wheel: the runtime packages and SQL files, metadata
 from pyproject.toml, and no benchmark code; `flink-rag bench` without the benchmark
-distribution says how to install it."""
+distribution (nor `flink-rag faults`, which lives there) says how to install it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import zipfile
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from flink_rag import cli, venv_archive
+from flink_rag import cli
 from flink_rag import packaging as flink_packaging
 
 pytestmark = pytest.mark.unit
@@ -60,7 +60,10 @@ def test_package_without_a_checkout_says_where_to_run_it(tmp_path):
         flink_packaging.build_wheel(tmp_path / "dist", root=tmp_path)
 
 
-def test_bench_command_without_the_bench_distribution_says_how_to_install(monkeypatch, capsys):
+@pytest.mark.parametrize("command", [["bench", "--quick"], ["faults", "--faults", "llm"]])
+def test_harness_commands_without_the_bench_distribution_say_how_to_install(
+    monkeypatch, capsys, command
+):
     real = importlib.import_module
 
     def without_bench(name, *args):
@@ -69,8 +72,9 @@ def test_bench_command_without_the_bench_distribution_says_how_to_install(monkey
         return real(name, *args)
 
     monkeypatch.setattr(cli.importlib, "import_module", without_bench)
-    assert cli.main(["bench", "--quick"]) == 2
+    assert cli.main(command) == 2
     err = capsys.readouterr().err
+    assert f"flink-rag {command[0]}:" in err
     assert "pip install ./bench" in err and "flink-rag-bench" in err
 
 
@@ -88,8 +92,8 @@ def test_a_missing_dependency_of_the_bench_is_not_hidden(monkeypatch):
 
 
 def test_archive_client_args_unpack_to_venv_and_run_its_python(tmp_path):
-    archive = tmp_path / venv_archive.ARCHIVE_NAME
-    assert venv_archive.client_args(archive) == [
+    archive = tmp_path / flink_packaging.ARCHIVE_NAME
+    assert flink_packaging.client_args(archive) == [
         "-pyarch",
         f"{archive}#venv",
         "-pyexec",

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from flink_rag import store_cli, store_sink
 from flink_rag.local.config import LocalConfig
 from flink_rag.local.connect import KafkaConnect
 from flink_rag.local.state import StateDir
 from flink_rag.sql import files as sql_files
+from flink_rag.stores import sink as store_sink
+from flink_rag.stores import sink_cli as store_cli
 
 pytestmark = pytest.mark.unit
 

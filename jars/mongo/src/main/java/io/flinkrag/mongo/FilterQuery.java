@@ -29,8 +29,10 @@ import org.apache.lucene.search.TermRangeQuery;
  *
  * <p>Atlas filters on booleans, numbers, dates, strings, ObjectIds, UUIDs and null, with {@code
  * $eq $ne $gt $gte $lt $lte $in $nin $exists $not $and $or $nor}. Every value is indexed under a
- * field named for its type, so an operator compares like with like: numbers of any BSON type
- * compare as doubles, dates as epoch milliseconds. An array matches when any element does, as in
+ * field named for its type, so an operator compares like with like: dates as epoch milliseconds,
+ * and numbers by value across BSON types, exactly: an integral number (int, long, or a double
+ * with no fraction in long's range) is indexed as a long, any other as a double, so longs above
+ * 2^53 never collide the way their nearest doubles would. An array matches when any element does, as in
  * MQL. Missing and null fields match {@code {path: null}} and {@code $ne}, as in MQL.
  */
 final class FilterQuery {
@@ -63,7 +65,12 @@ final class FilterQuery {
     } else if (value instanceof Boolean) {
       target.add(new StringField("b:" + path, value.toString(), Field.Store.NO));
     } else if (value instanceof Number) {
-      target.add(new DoublePoint("n:" + path, ((Number) value).doubleValue()));
+      Long integral = integral((Number) value);
+      if (integral != null) {
+        target.add(new LongPoint("i:" + path, integral));
+      } else {
+        target.add(new DoublePoint("n:" + path, ((Number) value).doubleValue()));
+      }
     } else if (value instanceof Instant) {
       target.add(new LongPoint("d:" + path, ((Instant) value).toEpochMilli()));
     } else if (value instanceof String) {
@@ -200,7 +207,10 @@ final class FilterQuery {
     } else if (value instanceof Boolean) {
       return new TermQuery(new Term("b:" + path, value.toString()));
     } else if (value instanceof Number) {
-      return DoublePoint.newExactQuery("n:" + path, ((Number) value).doubleValue());
+      Long integral = integral((Number) value);
+      return integral != null
+          ? LongPoint.newExactQuery("i:" + path, integral)
+          : DoublePoint.newExactQuery("n:" + path, ((Number) value).doubleValue());
     } else if (value instanceof Instant) {
       return LongPoint.newExactQuery("d:" + path, ((Instant) value).toEpochMilli());
     } else if (value instanceof String) {
@@ -215,13 +225,10 @@ final class FilterQuery {
 
   private static Query range(String path, String op, Object value, boolean inclusive, boolean lower) {
     if (value instanceof Number) {
-      double bound = ((Number) value).doubleValue();
-      if (!inclusive) {
-        bound = lower ? Math.nextUp(bound) : Math.nextDown(bound);
-      }
-      return lower
-          ? DoublePoint.newRangeQuery("n:" + path, bound, Double.POSITIVE_INFINITY)
-          : DoublePoint.newRangeQuery("n:" + path, Double.NEGATIVE_INFINITY, bound);
+      return new BooleanQuery.Builder()
+          .add(longRange(path, (Number) value, inclusive, lower), Occur.SHOULD)
+          .add(doubleRange(path, ((Number) value).doubleValue(), inclusive, lower), Occur.SHOULD)
+          .build();
     }
     if (value instanceof Instant) {
       long bound = ((Instant) value).toEpochMilli() + (inclusive ? 0 : (lower ? 1 : -1));
@@ -236,6 +243,64 @@ final class FilterQuery {
           : TermRangeQuery.newStringRange(field, null, (String) value, true, inclusive);
     }
     throw error(op + " on '" + path + "' needs a number, date or string, got " + Utils.describeType(value));
+  }
+
+  /** The value as a long when it is integral and within long's range (exactly), else null. */
+  static Long integral(Number value) {
+    if (value instanceof Long || value instanceof Integer || value instanceof Short || value instanceof Byte) {
+      return value.longValue();
+    }
+    double d = value.doubleValue();
+    // 2^63 itself is a double but no long: the range is [-2^63, 2^63).
+    if (value instanceof Double && d == Math.rint(d) && d >= -0x1p63 && d < 0x1p63) {
+      return (long) d;
+    }
+    return null;
+  }
+
+  /** The part of a range over the numbers indexed as longs, with the bound rounded exactly. */
+  private static Query longRange(String path, Number value, boolean inclusive, boolean lower) {
+    Long exact = integral(value);
+    long bound;
+    if (exact != null) {
+      if (!inclusive && exact == (lower ? Long.MAX_VALUE : Long.MIN_VALUE)) {
+        return new MatchNoDocsQuery();
+      }
+      bound = inclusive ? exact : exact + (lower ? 1 : -1);
+    } else {
+      double d = value.doubleValue();
+      if (Double.isNaN(d)) {
+        return new MatchNoDocsQuery();
+      }
+      // A fractional or out-of-range bound: the nearest long on the bound's inside.
+      double rounded = lower ? Math.ceil(d) : Math.floor(d);
+      if (rounded >= 0x1p63) {
+        if (lower) {
+          return new MatchNoDocsQuery();
+        }
+        bound = Long.MAX_VALUE; // above every long: all of them
+      } else if (rounded < -0x1p63) {
+        if (!lower) {
+          return new MatchNoDocsQuery();
+        }
+        bound = Long.MIN_VALUE; // below every long: all of them
+      } else {
+        bound = (long) rounded;
+      }
+    }
+    return lower
+        ? LongPoint.newRangeQuery("i:" + path, bound, Long.MAX_VALUE)
+        : LongPoint.newRangeQuery("i:" + path, Long.MIN_VALUE, bound);
+  }
+
+  /** The part of a range over the numbers indexed as doubles (fractions, huge, NaN, infinities). */
+  private static Query doubleRange(String path, double bound, boolean inclusive, boolean lower) {
+    if (!inclusive) {
+      bound = lower ? Math.nextUp(bound) : Math.nextDown(bound);
+    }
+    return lower
+        ? DoublePoint.newRangeQuery("n:" + path, bound, Double.POSITIVE_INFINITY)
+        : DoublePoint.newRangeQuery("n:" + path, Double.NEGATIVE_INFINITY, bound);
   }
 
   private static Query not(Query query) {

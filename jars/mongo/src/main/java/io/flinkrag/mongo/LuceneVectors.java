@@ -18,6 +18,12 @@ import java.util.List;
 import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.apache.lucene.codecs.Codec;
+import org.apache.lucene.codecs.KnnVectorsFormat;
+import org.apache.lucene.codecs.lucene912.Lucene912Codec;
+import org.apache.lucene.codecs.lucene99.Lucene99HnswVectorsFormat;
 import org.apache.lucene.document.Field;
 import org.apache.lucene.document.KnnFloatVectorField;
 import org.apache.lucene.document.StoredField;
@@ -52,6 +58,26 @@ final class LuceneVectors implements Closeable {
   /** A hit: the document's _id (BSON value) and its score on Atlas's scale. */
   record Hit(Object id, double score) {}
 
+  /** Threads that join HNSW graphs when segments merge (builds past the RAM buffer). */
+  static final int WORKERS = Math.max(1, Runtime.getRuntime().availableProcessors());
+  private static final double RAM_BUFFER_MB = 256;
+  private static final ExecutorService MERGE_WORKERS = Executors.newFixedThreadPool(WORKERS, r -> {
+    Thread thread = new Thread(r, "search-index-merge");
+    thread.setDaemon(true);
+    return thread;
+  });
+  /** Lucene's codec, with merges joining HNSW graphs on every core (Atlas's defaults: 16, 100). */
+  private static final Codec CODEC = new Lucene912Codec() {
+    private final KnnVectorsFormat vectors = new Lucene99HnswVectorsFormat(
+        Lucene99HnswVectorsFormat.DEFAULT_MAX_CONN, Lucene99HnswVectorsFormat.DEFAULT_BEAM_WIDTH,
+        WORKERS, WORKERS > 1 ? MERGE_WORKERS : null);
+
+    @Override
+    public KnnVectorsFormat getKnnVectorsFormatForField(String field) {
+      return vectors;
+    }
+  };
+
   final IndexDefinition definition;
   private final Path directory;
   private final FSDirectory store;
@@ -69,7 +95,10 @@ final class LuceneVectors implements Closeable {
       Files.createDirectories(directory);
       store = FSDirectory.open(directory);
       IndexWriterConfig config = new IndexWriterConfig();
-      config.setRAMBufferSizeMB(64);
+      // Large enough that a build of 100k 384-dim vectors flushes once: each flush is a segment
+      // whose HNSW graph a merge must join by re-inserting its vectors.
+      config.setRAMBufferSizeMB(RAM_BUFFER_MB);
+      config.setCodec(CODEC);
       config.setOpenMode(IndexWriterConfig.OpenMode.CREATE);
       writer = new IndexWriter(store, config);
       searchers = new SearcherManager(writer, true, false, null);
@@ -80,13 +109,27 @@ final class LuceneVectors implements Closeable {
 
   // -- writes -----------------------------------------------------------------------------------
 
-  /** Index (or re-index) a document; one without a usable vector is removed, as Atlas skips it. */
+  /** Index (or re-index) a document written meanwhile; recorded while the build streams. */
   void upsert(Document doc) throws IOException {
     BytesRef key = key(doc.get(ID));
     Set<BytesRef> touched = touchedDuringBuild;
     if (touched != null) {
       touched.add(key);
     }
+    write(key, doc);
+  }
+
+  /**
+   * Index a document the build itself streamed from the collection. Not recorded: the build's
+   * own upserts are no writes to re-read at the end (recording them re-read the whole
+   * collection under the write lock after every build).
+   */
+  void upsertFromBuild(Document doc) throws IOException {
+    write(key(doc.get(ID)), doc);
+  }
+
+  /** One without a usable vector is removed, as Atlas skips it. */
+  private void write(BytesRef key, Document doc) throws IOException {
     org.apache.lucene.document.Document entry = new org.apache.lucene.document.Document();
     entry.add(new StringField(ID, key, Field.Store.YES));
     boolean any = false;
@@ -252,10 +295,19 @@ final class LuceneVectors implements Closeable {
       if (!Float.isFinite(vector[i])) {
         return null;
       }
-      norm += vector[i] * vector[i];
+      norm += (double) vector[i] * vector[i];
     }
     if (norm == 0 && !"euclidean".equals(field.similarity())) {
       return null; // no angle to a zero vector
+    }
+    return field.normalizes() ? scaled(vector, norm) : vector;
+  }
+
+  /** The vector divided by its length (`squaredNorm` is its squared length, in doubles). */
+  static float[] scaled(float[] vector, double squaredNorm) {
+    double length = Math.sqrt(squaredNorm);
+    for (int i = 0; i < vector.length; i++) {
+      vector[i] = (float) (vector[i] / length);
     }
     return vector;
   }

@@ -9,10 +9,10 @@ import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.exception.MongoServerError;
 import io.netty.channel.Channel;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -22,7 +22,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * an indexed collection passed on to its search indexes.
  */
 final class SearchBackend extends H2Backend {
+  /** Atlas's error code for a $vectorSearch it is too loaded to serve. */
+  static final int OVERLOADED = 489;
+  /** Test knob: the start value of {@link #overloaded} (the JVM property, default 0). */
+  static final String OVERLOAD_PROPERTY = "flinkrag.mongo.overloadFirst";
+  /** Test knob: the command that sets how many next $vectorSearch calls answer 489. */
+  static final String OVERLOAD_COMMAND = "standInOverload";
+
   private final SearchIndexes indexes;
+  /** How many more $vectorSearch calls to refuse with 489, so clients can test back-pressure. */
+  private final AtomicInteger overloaded = new AtomicInteger(Integer.getInteger(OVERLOAD_PROPERTY, 0));
 
   SearchBackend(Path dataFile) {
     super(dataFile.toString());
@@ -41,6 +50,8 @@ final class SearchBackend extends H2Backend {
       case "dropSearchIndex":
         indexes.drop(database, collectionOf(query, command), query);
         return ok(new Document());
+      case OVERLOAD_COMMAND:
+        return overload(query);
       case "aggregate":
         Document answer = searchAggregate(database, query);
         if (answer != null) {
@@ -110,14 +121,12 @@ final class SearchBackend extends H2Backend {
       if (!(spec instanceof Document)) {
         throw VectorSearchStage.error("the stage's argument must be a document");
       }
+      refuseIfOverloaded();
       docs = VectorSearchStage.run((Document) spec, indexes, database, collection, readable(database, collection));
     } else {
       return null;
     }
-    List<Document> rest = new ArrayList<>();
-    for (Document stage : pipeline.subList(1, pipeline.size())) {
-      rest.add((Document) VectorSearchStage.withScoreField(stage));
-    }
+    List<Document> rest = LaterStages.rewrite(pipeline.subList(1, pipeline.size()));
     MongoDatabase db = resolveDatabase(database);
     MongoCollection<?> coll = db.resolveCollection(collection, false);
     List<Document> out = rest.isEmpty()
@@ -130,6 +139,27 @@ final class SearchBackend extends H2Backend {
         .append("id", 0L)
         .append("ns", database + "." + collection);
     return ok(new Document("cursor", cursor));
+  }
+
+  // -- the overload test knob ------------------------------------------------------------------
+
+  /** {standInOverload: N}: the next N $vectorSearch calls answer 489; the answer has the old N. */
+  private Document overload(Document query) {
+    Object count = query.get(OVERLOAD_COMMAND);
+    if (!(count instanceof Number) || ((Number) count).intValue() < 0) {
+      throw new MongoServerError(2, "BadValue",
+          "'" + OVERLOAD_COMMAND + "' takes how many next $vectorSearch calls answer 489 (0 or more)");
+    }
+    return ok(new Document("was", overloaded.getAndSet(((Number) count).intValue())));
+  }
+
+  private void refuseIfOverloaded() {
+    if (overloaded.getAndUpdate(n -> n > 0 ? n - 1 : 0) > 0) {
+      // Atlas's code; the code name is the stand-in's own (clients should key on the number).
+      throw new MongoServerError(OVERLOADED, "SearchOverloaded",
+          "$vectorSearch: the search node is overloaded; retry the query after a short wait"
+              + " (stand-in test mode: " + OVERLOAD_COMMAND + ")");
+    }
   }
 
   // -- writes -----------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import org.apache.lucene.search.Query;
 
@@ -109,37 +108,22 @@ final class VectorSearchStage {
           + " dimensions but queried with " + list.size());
     }
     float[] vector = new float[list.size()];
+    double norm = 0;
     for (int i = 0; i < vector.length; i++) {
       Object element = list.get(i);
       if (!(element instanceof Number) || !Double.isFinite(((Number) element).doubleValue())) {
         throw error("\"queryVector\" must be an array of finite numbers");
       }
       vector[i] = ((Number) element).floatValue();
+      norm += (double) vector[i] * vector[i];
     }
-    return vector;
-  }
-
-  /** The later stages with every {$meta: "vectorSearchScore"} read from the hidden score field. */
-  static Object withScoreField(Object stage) {
-    if (stage instanceof Document) {
-      Document doc = (Document) stage;
-      if (doc.size() == 1 && "vectorSearchScore".equals(doc.get("$meta"))) {
-        return "$" + SCORE_FIELD;
-      }
-      Document copy = new Document();
-      for (Map.Entry<String, Object> entry : doc.entrySet()) {
-        copy.put(entry.getKey(), withScoreField(entry.getValue()));
-      }
-      return copy;
+    if (!field.normalizes()) {
+      return vector;
     }
-    if (stage instanceof List) {
-      List<Object> copy = new ArrayList<>();
-      for (Object element : (List<?>) stage) {
-        copy.add(withScoreField(element));
-      }
-      return copy;
+    if (norm == 0 || !Double.isFinite(norm)) {
+      throw error("\"queryVector\" has no direction (all zeros), so it has no cosine similarity");
     }
-    return stage;
+    return LuceneVectors.scaled(vector, norm);
   }
 
   private static String text(Document spec, String key) {

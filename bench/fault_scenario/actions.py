@@ -6,8 +6,8 @@ import threading
 import time
 from typing import Any
 
-from flink_rag.faults.cluster import SessionCluster, restart_broker
-from flink_rag.faults.report import Fault
+from flink_rag_bench.fault_scenario.cluster import SessionCluster, restart_broker
+from flink_rag_bench.fault_scenario.report import Fault
 
 CHECKPOINT_WAIT_S = 300.0  # a kill waits for a checkpoint to restore from
 RECOVERY_WAIT_S = 600.0

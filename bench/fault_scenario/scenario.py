@@ -22,21 +22,19 @@ import contextlib
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flink_rag.faults.report import AFTER_LLM, NOT_A_PASSENGER, Fault, Report
+from flink_rag_bench.fault_scenario.report import AFTER_LLM, NOT_A_PASSENGER, Fault, Report
+from flink_rag_bench.fault_scenario.timeline import Timeline
 
 DEFAULT_REPORT = Path("docs") / "FAULTS.md"
-GAP_S = 10.0  # between two faults
-FIRST_FAULT_S = 5.0  # after the job runs (and, on a session cluster, has a checkpoint)
-INSTANT_SLOT_S = 20.0  # how long the schedule plans for a kill or a restart
 # key -> (name, seconds applied; None: --fault-seconds, 0: instant)
 FAULTS: dict[str, tuple[str, float | None]] = {
     "llm-cut": ("LLM endpoint cut", None),
@@ -98,11 +96,6 @@ def _say(started: float, what: str) -> None:
     print(f"[{time.monotonic() - started:6.1f} s] {what}", file=sys.stderr, flush=True)
 
 
-def _span(faults: list[Fault]) -> float:
-    """The planned length of the schedule, over which the waves are spread."""
-    return FIRST_FAULT_S + sum((f.seconds or INSTANT_SLOT_S) + GAP_S for f in faults)
-
-
 def _recoveries(faults: list[Fault], written_s: list[float]) -> None:
     """Per fault, the time from its end to the first record written after it (Kafka
     timestamps: records written before a kill but read later do not count)."""
@@ -123,26 +116,24 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok() else 1
 
 
-Note = Callable[[str, "Callable[[], str] | str"], None]
+@dataclass
+class Plan:
+    """What one run writes and reads: its flights, topics and database (all private)."""
+
+    run_id: str
+    data: Any
+    cancelled: list[dict]
+    expected: int  # affected passengers
+    names: dict[str, str]  # CRM topics
+    events_topic: str
+    recs_topic: str
+    dead_topic: str
+    database: str
 
 
-def run_scenario(args: argparse.Namespace, note: Note = lambda *_: None) -> Report:
-    """Run the schedule and count; raises if a fault could not be applied or undone.
+def _plan(args: argparse.Namespace) -> Plan:
+    from flink_rag.airline import dataset
 
-    `note(title, text)` receives what explains a failed run while it can still be read: the
-    report as it stands, the load server's request counts, the job's exception history (read
-    before the cluster stops). A test prints them when it fails; the command ignores them."""
-    from flink_rag.airline import dataset, kafka_io, rebooking
-    from flink_rag.airline.events import make_event
-    from flink_rag.faults.actions import lift, perform
-    from flink_rag.faults.cluster import session_cluster
-    from flink_rag.faults.documents import drop, load_documents
-    from flink_rag.faults.toxiproxy import Toxiproxy
-    from flink_rag.local.session import shared_stack
-    from flink_rag_bench import contenders
-    from flink_rag_bench.server_process import LoadServerProcess
-
-    started = time.monotonic()
     run_id = uuid.uuid4().hex[:8]
     data = dataset.generate(seed=23, bookings_per_flight=4, days=max(3, args.passengers // 1000))
     by_flight = Counter(b["flight_id"] for b in data.bookings if b.get("status") == "CONFIRMED")
@@ -155,191 +146,102 @@ def run_scenario(args: argparse.Namespace, note: Note = lambda *_: None) -> Repo
             expected += by_flight[f["flight_id"]]
     names = {k: f"faults{run_id}_{k}" for k in ("customers", "bookings", "flight_inventory")}
     events_topic, recs_topic, dead_topic = (f"faults{run_id}_{k}" for k in ("ev", "recs", "dead"))
-    database = f"flink_rag_faults_{run_id}"
-    faults = _schedule(args)
+    return Plan(
+        run_id, data, cancelled, expected, names, events_topic, recs_topic, dead_topic,
+        f"flink_rag_faults_{run_id}",
+    )  # fmt: skip
+
+
+def _new_report(args: argparse.Namespace, plan: Plan, faults: list[Fault]) -> Report:
     session = args.cluster == "session"
-    report = Report(expected, len(cancelled), args.fault_seconds, faults)
+    report = Report(plan.expected, len(plan.cancelled), args.fault_seconds, faults)
     report.cluster = (
         f"session cluster, {args.taskmanagers} TaskManagers x {args.slots} slots, "
         f"parallelism {args.parallelism}"
         if session
         else "local mini-cluster, parallelism 1"
     )
-    note("scenario report (as far as it got)", report.markdown)
     report.command = (
         f"flink-rag faults --passengers {args.passengers} --fault-seconds {args.fault_seconds:g}"
         + (" --cluster mini" if not session else "")
         + (f" --faults {args.faults}" if args.faults != ",".join(FAULTS) else "")
     )
-    with contextlib.ExitStack() as resources:
-        endpoints = resources.enter_context(shared_stack(["kafka", "mongo"]))
-        server = resources.enter_context(LoadServerProcess(latency_ms=20))
-        toxiproxy = resources.enter_context(Toxiproxy())
-        cache_dir = resources.enter_context(
-            tempfile.TemporaryDirectory(prefix="flink-rag-faults-cache-")
-        )
-        llm = toxiproxy.proxy("llm", f"127.0.0.1:{server.port}")
-        mongo = toxiproxy.proxy("mongo", urlsplit(endpoints.mongodb_uri).netloc)
-        load_documents(endpoints.mongodb_uri, database, data, contenders.DIMENSIONS)
-        bootstrap = endpoints.kafka_bootstrap
-        kafka_io.load_dataset(
-            bootstrap,
-            data,
-            topics=tuple(names),
-            names={
-                **names,
-                "flight_events": events_topic,
-                "rebooking_recommendations": recs_topic,
-                "rebooking_dead_letter": dead_topic,
-            },
-        )
-        resources.callback(_restore_env, {k: os.environ.get(k) for k in _ENV_SET})
-        os.environ.setdefault(contenders.API_KEY_ENV, contenders.DUMMY_API_KEY)
-        # The workers read the store's URI from the environment: the proxy's. A session
-        # cluster's TaskManagers take this environment when they start, so it is set first.
-        os.environ["MONGODB_URI"] = f"mongodb://{mongo.listen}/?directConnection=true"
-        _say(started, "stack up, data loaded")
-        cluster = (
-            resources.enter_context(session_cluster(args.taskmanagers, args.slots, args.logs))
-            if session
-            else None
-        )
-        options = {
-            "flink-rag.embed.provider": "openai",
-            "flink-rag.embed.base-url": server.base_url,  # direct: the cuts are the LLM's
-            "flink-rag.embed.model": contenders.EMBED_MODEL,
-            "flink-rag.embed.api-key-env": contenders.API_KEY_ENV,
-            "flink-rag.embed.cache-dir": cache_dir,
-            "flink-rag.llm.base-url": f"http://{llm.listen}/v1",
-            "flink-rag.llm.model": contenders.CHAT_MODEL,
-            "flink-rag.llm.api-key-env": contenders.API_KEY_ENV,
-            "flink-rag.llm.concurrency": str(args.concurrency),
-            "flink-rag.llm.timeout": "10",
-            "flink-rag.llm.cache-dir": cache_dir,
-            "flink-rag.store.flights.database": database,
-            "flink-rag.store.flights.mode": "scan",
-            "flink-rag.store.flights.timeout": "5",
-            "flink-rag.store.policies.database": database,
-            "flink-rag.store.policies.mode": "scan",
-            "flink-rag.store.policies.timeout": "5",
-        }
-        params = rebooking.sql_params(
-            bootstrap,
-            group_id=f"g{run_id}",
-            topics={
-                "EVENT_TOPIC": events_topic,
-                "BOOKING_TOPIC": names["bookings"],
-                "CUSTOMER_TOPIC": names["customers"],
-                "FLIGHT_TOPIC": names["flight_inventory"],
-                "RECOMMENDATION_TOPIC": recs_topic,
-                "DEAD_LETTER_TOPIC": dead_topic,
-            },
-        )
-        server.reset()
-        table_options = cluster.job_options(args.parallelism) if cluster else None
-        job = rebooking.submit(params, options=options, table_options=table_options)
-        job_id = str(job.get_job_id())
-        if cluster is not None:
-            cluster.wait_until("the job RUNNING", lambda: cluster.all_running(job_id), 300)
-        t0 = time.monotonic()
-        _say(started, f"job {job_id} running")
-        stop = threading.Event()
-        errors: list[BaseException] = []
-        restores_at: list[int] = []  # the restore count at each fault's start
+    return report
 
-        def at(seconds: float) -> bool:
-            """Sleep until `seconds` after t0; False if the run is stopping."""
-            while time.monotonic() - t0 < seconds:
-                if stop.wait(0.2):
-                    return False
-            return True
 
-        def produce_waves() -> None:
-            waves = [cancelled[i :: args.waves] for i in range(args.waves)]
-            span = _span(faults)
-            for n, wave in enumerate(waves):
-                if not at(span * n / args.waves):
-                    return
-                events = [make_event(f"EV-{f['flight_id']}", f) for f in wave]
-                kafka_io.produce(
-                    bootstrap, events_topic, [(None, dataset.dumps(e)) for e in events]
-                )
+def _load(plan: Plan, bootstrap: str, mongodb_uri: str) -> None:
+    from flink_rag.airline import kafka_io
+    from flink_rag_bench import contenders
+    from flink_rag_bench.fault_scenario.documents import load_documents
 
-        def run_faults() -> None:
-            next_at = FIRST_FAULT_S
-            for f in faults:
-                if not at(next_at):
-                    return
-                f.start_s = time.monotonic() - t0
-                if cluster is not None:
-                    restores_at.append(cluster.restarts(job_id))
-                _say(started, f"fault {f.key}")
-                perform(f, llm, mongo, server, cluster, job_id, stop)
-                _say(started, f"fault {f.key} over {f.note}")
-                next_at = time.monotonic() - t0 + GAP_S
+    load_documents(mongodb_uri, plan.database, plan.data, contenders.DIMENSIONS)
+    kafka_io.load_dataset(
+        bootstrap,
+        plan.data,
+        topics=tuple(plan.names),
+        names={
+            **plan.names,
+            "flight_events": plan.events_topic,
+            "rebooking_recommendations": plan.recs_topic,
+            "rebooking_dead_letter": plan.dead_topic,
+        },
+    )
 
-        def guarded(target: Any) -> Any:
-            def body() -> None:
-                try:
-                    target()
-                except BaseException as err:  # reported after the run, never lost
-                    errors.append(err)
 
-            return body
+def _job_options(
+    args: argparse.Namespace, plan: Plan, server: Any, llm: Any, cache_dir: str
+) -> dict[str, str]:
+    """The job's flink-rag options: embeddings straight from the load server (the cuts are
+    the LLM's), the LLM through its proxy, both stores scanned in the run's database."""
+    from flink_rag_bench import contenders
 
-        threads = [
-            threading.Thread(target=guarded(t), daemon=True) for t in (produce_waves, run_faults)
-        ]
-        for t in threads:
-            t.start()
-        try:
-            with rebooking.OutputReader(bootstrap, f"r{run_id}", recs_topic, dead_topic) as rd:
-                finished = rd.wait_for(
-                    lambda o: (
-                        (o.total() >= expected and not any(t.is_alive() for t in threads))
-                        or bool(errors)
-                    ),
-                    args.timeout,
-                )
-                if not finished:
-                    note(
-                        "timeout",
-                        f"after {args.timeout:.0f} s, {rd.outputs.total()} of {expected} "
-                        "passengers were answered or dead-lettered: the job or its inputs "
-                        "stalled (see the exception history and the TaskManager logs below)",
-                    )
-                rd.wait_for(lambda o: bool(errors), 10.0)
-                out = rd.outputs
-            if cluster is not None:
-                report.restarts = cluster.restarts(job_id)
-                bounds = [*restores_at, report.restarts]
-                for fault, low, high in zip(faults, bounds, bounds[1:], strict=False):
-                    fault.window_restores = high - low
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(timeout=60)
-            for fault in faults:
-                lift(fault, llm, mongo, server)
-            # Read now: the load server and the cluster are gone when a failure is reported.
-            with contextlib.suppress(Exception):  # explanations must not mask the run's error
-                note("load server requests (path -> status -> count)", repr(server.stats()))
-            if cluster is not None:
-                with contextlib.suppress(Exception):
-                    note("job exception history", cluster.exception_history(job_id))
-            job.cancel().result()
-            drop(endpoints.mongodb_uri, database)
-        stats = server.stats()
-    if errors:
-        raise errors[0]
-    _recoveries(faults, out.written_s)
+    return {
+        "flink-rag.embed.provider": "openai",
+        "flink-rag.embed.base-url": server.base_url,
+        "flink-rag.embed.model": contenders.EMBED_MODEL,
+        "flink-rag.embed.api-key-env": contenders.API_KEY_ENV,
+        "flink-rag.embed.cache-dir": cache_dir,
+        "flink-rag.llm.base-url": f"http://{llm.listen}/v1",
+        "flink-rag.llm.model": contenders.CHAT_MODEL,
+        "flink-rag.llm.api-key-env": contenders.API_KEY_ENV,
+        "flink-rag.llm.concurrency": str(args.concurrency),
+        "flink-rag.llm.timeout": "10",
+        "flink-rag.llm.cache-dir": cache_dir,
+        "flink-rag.store.flights.database": plan.database,
+        "flink-rag.store.flights.mode": "scan",
+        "flink-rag.store.flights.timeout": "5",
+        "flink-rag.store.policies.database": plan.database,
+        "flink-rag.store.policies.mode": "scan",
+        "flink-rag.store.policies.timeout": "5",
+    }
+
+
+def _sql_params(plan: Plan, bootstrap: str) -> dict[str, object]:
+    from flink_rag.airline import rebooking
+
+    return rebooking.sql_params(
+        bootstrap,
+        group_id=f"g{plan.run_id}",
+        topics={
+            "EVENT_TOPIC": plan.events_topic,
+            "BOOKING_TOPIC": plan.names["bookings"],
+            "CUSTOMER_TOPIC": plan.names["customers"],
+            "FLIGHT_TOPIC": plan.names["flight_inventory"],
+            "RECOMMENDATION_TOPIC": plan.recs_topic,
+            "DEAD_LETTER_TOPIC": plan.dead_topic,
+        },
+    )
+
+
+def _fill(report: Report, out: Any, stats: dict, started: float) -> Report:
+    """The counts of the report from what the reader folded and the load server saw."""
     report.recommendations = len(out.recommendations)
     report.dead_letters = Counter(d["reason"] for d in out.dead_letters.values())
     answered = report.recommendations + sum(report.dead_letters[r] for r in AFTER_LLM)
     passengers_out = report.recommendations + sum(
         n for r, n in report.dead_letters.items() if r not in NOT_A_PASSENGER
     )
-    report.lost = max(0, expected - passengers_out)
+    report.lost = max(0, report.passengers - passengers_out)
     report.records = out.records
     report.tombstones = len(out.tombstones)
     report.rewritten_keys = len(out.keys_written_twice)
@@ -349,6 +251,127 @@ def run_scenario(args: argparse.Namespace, note: Note = lambda *_: None) -> Repo
     report.extra_llm_calls = report.llm_calls - answered
     report.wall_s = time.monotonic() - started
     return report
+
+
+Note = Callable[[str, "Callable[[], str] | str"], None]
+
+
+def run_scenario(args: argparse.Namespace, note: Note = lambda *_: None) -> Report:
+    """Run the schedule and count; raises if a fault could not be applied or undone.
+
+    `note(title, text)` receives what explains a failed run while it can still be read: the
+    report as it stands, the load server's request counts, the job's exception history (read
+    before the cluster stops). A test prints them when it fails; the command ignores them."""
+    from flink_rag.airline import dataset, kafka_io, rebooking
+    from flink_rag.airline.events import make_event
+    from flink_rag.local.session import shared_stack
+    from flink_rag_bench import contenders
+    from flink_rag_bench.fault_scenario.actions import lift
+    from flink_rag_bench.fault_scenario.cluster import session_cluster
+    from flink_rag_bench.fault_scenario.documents import drop
+    from flink_rag_bench.fault_scenario.toxiproxy import Toxiproxy
+    from flink_rag_bench.server_process import LoadServerProcess
+
+    started = time.monotonic()
+    plan = _plan(args)
+    faults = _schedule(args)
+    report = _new_report(args, plan, faults)
+    note("scenario report (as far as it got)", report.markdown)
+    with contextlib.ExitStack() as resources:
+        # Phase 1: the stack, the proxies, the data.
+        endpoints = resources.enter_context(shared_stack(["kafka", "mongo"]))
+        server = resources.enter_context(LoadServerProcess(latency_ms=20))
+        toxiproxy = resources.enter_context(Toxiproxy())
+        cache_dir = resources.enter_context(
+            tempfile.TemporaryDirectory(prefix="flink-rag-faults-cache-")
+        )
+        llm = toxiproxy.proxy("llm", f"127.0.0.1:{server.port}")
+        mongo = toxiproxy.proxy("mongo", urlsplit(endpoints.mongodb_uri).netloc)
+        bootstrap = endpoints.kafka_bootstrap
+        _load(plan, bootstrap, endpoints.mongodb_uri)
+        resources.callback(_restore_env, {k: os.environ.get(k) for k in _ENV_SET})
+        os.environ.setdefault(contenders.API_KEY_ENV, contenders.DUMMY_API_KEY)
+        # The workers read the store's URI from the environment: the proxy's. A session
+        # cluster's TaskManagers take this environment when they start, so it is set first.
+        os.environ["MONGODB_URI"] = f"mongodb://{mongo.listen}/?directConnection=true"
+        _say(started, "stack up, data loaded")
+        cluster = (
+            resources.enter_context(session_cluster(args.taskmanagers, args.slots, args.logs))
+            if args.cluster == "session"
+            else None
+        )
+        # Phase 2: the job.
+        server.reset()
+        table_options = cluster.job_options(args.parallelism) if cluster else None
+        job = rebooking.submit(
+            _sql_params(plan, bootstrap),
+            options=_job_options(args, plan, server, llm, cache_dir),
+            table_options=table_options,
+        )
+        job_id = str(job.get_job_id())
+        if cluster is not None:
+            cluster.wait_until("the job RUNNING", lambda: cluster.all_running(job_id), 300)
+        _say(started, f"job {job_id} running")
+
+        # Phase 3: waves and faults beside the job, while its outputs are read.
+        def write_wave(wave: list[dict]) -> None:
+            events = [make_event(f"EV-{f['flight_id']}", f) for f in wave]
+            kafka_io.produce(
+                bootstrap, plan.events_topic, [(None, dataset.dumps(e)) for e in events]
+            )
+
+        timeline = Timeline(
+            faults=faults,
+            waves=[plan.cancelled[i :: args.waves] for i in range(args.waves)],
+            write_wave=write_wave,
+            say=lambda what: _say(started, what),
+            llm=llm, mongo=mongo, server=server, cluster=cluster, job_id=job_id,
+        )  # fmt: skip
+        timeline.start()
+        try:
+            reader = rebooking.output_reader(
+                bootstrap, f"r{plan.run_id}", plan.recs_topic, plan.dead_topic
+            )
+            with reader as rd:
+                finished = rd.wait_for(
+                    lambda o: (
+                        (o.total() >= plan.expected and not timeline.running())
+                        or bool(timeline.errors)
+                    ),
+                    args.timeout,
+                )
+                if not finished:
+                    note(
+                        "timeout",
+                        f"after {args.timeout:.0f} s, {rd.outputs.total()} of {plan.expected} "
+                        "passengers were answered or dead-lettered: the job or its inputs "
+                        "stalled (see the exception history and the TaskManager logs below)",
+                    )
+                rd.wait_for(lambda o: bool(timeline.errors), 10.0)
+                out = rd.outputs
+            if cluster is not None:
+                report.restarts = cluster.restarts(job_id)
+                bounds = [*timeline.restores_at, report.restarts]
+                for fault, low, high in zip(faults, bounds, bounds[1:], strict=False):
+                    fault.window_restores = high - low
+        finally:
+            # Phase 4: undo everything, whatever happened.
+            timeline.finish()
+            for fault in faults:
+                lift(fault, llm, mongo, server)
+            # Read now: the load server and the cluster are gone when a failure is reported.
+            with contextlib.suppress(Exception):  # explanations must not mask the run's error
+                note("load server requests (path -> status -> count)", repr(server.stats()))
+            if cluster is not None:
+                with contextlib.suppress(Exception):
+                    note("job exception history", cluster.exception_history(job_id))
+            job.cancel().result()
+            drop(endpoints.mongodb_uri, plan.database)
+        stats = server.stats()
+    if timeline.errors:
+        raise timeline.errors[0]
+    _recoveries(faults, out.written_s)
+    return _fill(report, out, stats, started)
 
 
 def main(argv: list[str] | None = None) -> int:

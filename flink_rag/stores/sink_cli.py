@@ -14,9 +14,9 @@ import os
 import sys
 import time
 
-from flink_rag import store_sink
 from flink_rag.connectors.errors import FlinkRagError
 from flink_rag.connectors.settings import DEFAULT_DATABASE
+from flink_rag.stores import sink as store_sink
 
 DEFAULT_WAIT_S = 60.0
 

@@ -1,72 +1,62 @@
-"""Submit the rebooking job with Flink's `sql-client.sh -f` to the local standalone session
-cluster, the way a Flink SQL user would: one script (functions.sql + rebooking.sql), the
+"""Submit a pipeline file with Flink's `sql-client.sh -f` to the local standalone session
+cluster, the way a Flink SQL user would: one script (functions.sql + the pipeline), the
 package's wheel shipped with `-pyfs`, the Kafka connector with `-j`.
 
 The submission is detached (`table.dml-sync` stays false): the job keeps running on the
 cluster after the client exits; `SessionJob` watches and cancels it through the REST API.
 The cluster's Python workers do not inherit this process's environment, so the provider
-choices made through `FLINK_RAG_*` variables here become job parameters (`env_options`).
+choices made through `FLINK_RAG_*` variables here become job parameters
+(`flink_rag.udfs.config.env_options`).
 Secrets are never copied: the cluster reads them from its own environment.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flink_rag.airline import flink_job, rebooking
 from flink_rag.connectors.errors import FlinkRagError
+from flink_rag.jobs.minicluster import kafka_jar
+from flink_rag.jobs.rest import flink_rest
 from flink_rag.sql import files as sql_files
+from flink_rag.udfs.config import env_options
 
 SUBMIT_TIMEOUT_S = 300.0  # the client starts a JVM and a Python process to validate the UDFs
-REST_TIMEOUT_S = 10.0
 CANCEL_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 25
-JOB_NAME_PREFIX = "flink-rag-rebooking"
 _JOB_ID = re.compile(r"Job ID:\s*([0-9a-f]{32})")
 TERMINAL = ("FAILED", "CANCELED", "FINISHED")
 
-# Environment variable -> job parameters; the mini-cluster's workers see the variable itself.
-ENV_OPTIONS: dict[str, tuple[str, ...]] = {
-    "FLINK_RAG_EMBED_PROVIDER": ("flink-rag.embed.provider",),
-    "FLINK_RAG_EMBED_MODEL": ("flink-rag.embed.model",),
-    "FLINK_RAG_EMBED_BASE_URL": ("flink-rag.embed.base-url",),
-    "FLINK_RAG_LLM_BASE_URL": ("flink-rag.llm.base-url",),
-    "FLINK_RAG_LLM_MODEL": ("flink-rag.llm.model",),
-    "FLINK_RAG_CACHE_DIR": ("flink-rag.llm.cache-dir", "flink-rag.embed.cache-dir"),
-}
-
-
-def env_options(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The `flink-rag.*` options equivalent to the `FLINK_RAG_*` variables set in `env`."""
-    env = os.environ if env is None else env
-    return {key: env[var] for var, keys in ENV_OPTIONS.items() if env.get(var) for key in keys}
-
 
 def render_script(
-    params: Mapping[str, object], options: Mapping[str, str] | None = None, job_name: str = ""
+    sql_file: str,
+    params: Mapping[str, object],
+    options: Mapping[str, str] | None = None,
+    job_name: str = "",
 ) -> str:
-    """functions.sql + rebooking.sql as one `sql-client.sh -f` script; `options` go into
+    """functions.sql + `sql_file` as one `sql-client.sh -f` script; `options` go into
     `pipeline.global-job-parameters` under the file's own `SET 'flink-rag.*'`s."""
     head = [f"SET 'pipeline.name' = '{job_name}'"] if job_name else []
     parts = [
         *head,
         *sql_files.statements("functions.sql", {}),
-        *sql_files.statements(rebooking.SQL_FILE, params),
+        *sql_files.statements(sql_file, params),
     ]
     return sql_files.for_sql_client(parts, options)
+
+
+def job_name_prefix(sql_file: str) -> str:
+    """What the `pipeline.name` of every job `submit` starts from `sql_file` begins with."""
+    return f"flink-rag-{sql_file.removesuffix('.sql')}"
 
 
 def client_args(script: Path, pyfiles: Path, kafka_jar: Path, python: str) -> list[str]:
@@ -94,7 +84,7 @@ class SessionJob:
     def status(self) -> str:
         """The job's state, except that RUNNING waits for all its tasks (else DEPLOYING):
         a job is RUNNING on the cluster before its sources read anything."""
-        job = _rest(self.rest_url, f"/jobs/{self.job_id}")
+        job = flink_rest(self.rest_url, f"/jobs/{self.job_id}")
         state = str(job["state"])
         vertices = job.get("vertices", [])
         if state == "RUNNING" and not (
@@ -145,6 +135,7 @@ class _Done:
 
 
 def submit(
+    sql_file: str,
     params: Mapping[str, object],
     *,
     options: Mapping[str, str] | None = None,
@@ -162,14 +153,19 @@ def submit(
 
         flink = Stack().components["flink"]
     run = uuid.uuid4().hex[:8]
-    job_name = f"{JOB_NAME_PREFIX}-{run}"
+    stem = sql_file.removesuffix(".sql")
+    job_name = f"{job_name_prefix(sql_file)}-{run}"
     work = flink.state.home / "sql-client"
     work.mkdir(parents=True, exist_ok=True)
-    script = work / f"rebooking-{run}.sql"
-    log = work / f"rebooking-{run}.log"
-    script.write_text(render_script(params, {**env_options(), **(options or {})}, job_name))
+    script = work / f"{stem}-{run}.sql"
+    log = work / f"{stem}-{run}.log"
+    script.write_text(
+        render_script(
+            sql_file, params, {**env_options(dict(os.environ)), **(options or {})}, job_name
+        )
+    )
     cmd, env = flink.sql_client(
-        *client_args(script, build_wheel(), flink_job.kafka_jar(flink.config), sys.executable)
+        *client_args(script, build_wheel(), kafka_jar(flink.config), sys.executable)
     )
     rest_url = flink.rest_url()
     with open(log, "w", encoding="utf-8") as out:
@@ -200,11 +196,11 @@ def submit(
 def cancel(job_id: str, rest_url: str, timeout_s: float = CANCEL_TIMEOUT_S) -> None:
     """Cancel through the REST API and wait until the job is no longer running."""
     with contextlib.suppress(FlinkRagError):  # already terminal: the state below tells
-        _rest(rest_url, f"/jobs/{job_id}?mode=cancel", method="PATCH")
+        flink_rest(rest_url, f"/jobs/{job_id}?mode=cancel", method="PATCH")
     deadline = time.monotonic() + timeout_s
     state = "?"
     while time.monotonic() < deadline:
-        state = _rest(rest_url, f"/jobs/{job_id}")["state"]
+        state = flink_rest(rest_url, f"/jobs/{job_id}")["state"]
         if state in TERMINAL:
             return
         time.sleep(0.5)
@@ -212,22 +208,9 @@ def cancel(job_id: str, rest_url: str, timeout_s: float = CANCEL_TIMEOUT_S) -> N
 
 
 def _find_job(rest_url: str, job_name: str) -> str | None:
-    jobs = _rest(rest_url, "/jobs/overview").get("jobs", [])
+    jobs = flink_rest(rest_url, "/jobs/overview").get("jobs", [])
     named = [j for j in jobs if j.get("name") == job_name]
     return max(named, key=lambda j: j.get("start-time", 0))["jid"] if named else None
-
-
-def _rest(rest_url: str, path: str, method: str = "GET") -> dict:
-    request = urllib.request.Request(f"{rest_url}{path}", method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=REST_TIMEOUT_S) as resp:
-            body = resp.read()
-    except (urllib.error.URLError, OSError) as err:
-        raise FlinkRagError(
-            f"Flink REST {method} {path} at {rest_url} failed ({err}); is the cluster up? "
-            "`flink-rag local status`"
-        ) from err
-    return json.loads(body) if body else {}
 
 
 def _tail(log: Path) -> str:

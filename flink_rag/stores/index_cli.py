@@ -160,7 +160,7 @@ def _profile_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry: `python -m flink_rag.index_cli create|status ...`."""
+    """Stand-alone entry: `python -m flink_rag.stores.index_cli create|status ...`."""
     parser = argparse.ArgumentParser(prog="flink-rag index")
     add_arguments(parser)
     return run(parser.parse_args(argv))

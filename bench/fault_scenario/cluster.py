@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-import requests
 
 from flink_rag.connectors.errors import FlinkRagError
+from flink_rag.jobs.rest import flink_rest
 from flink_rag.local.config import DEFAULT_TIMEOUT_S, LocalConfig, port_offset
 from flink_rag.local.flink_cluster import FlinkCluster
 from flink_rag.local.stack import Stack
@@ -69,9 +69,7 @@ class SessionCluster:
         }
 
     def _get(self, path: str) -> dict:
-        response = requests.get(f"{self.rest}{path}", timeout=REQUEST_TIMEOUT_S)
-        response.raise_for_status()
-        return response.json()
+        return flink_rest(self.rest, path, timeout_s=REQUEST_TIMEOUT_S)
 
     def job_state(self, job_id: str) -> str:
         return str(self._get(f"/jobs/{job_id}")["state"])
@@ -115,7 +113,7 @@ class SessionCluster:
         """Poll `check()` until true; returns the seconds it took."""
         started = time.monotonic()
         while time.monotonic() - started < timeout_s:
-            with contextlib.suppress(requests.RequestException, KeyError):
+            with contextlib.suppress(FlinkRagError, KeyError):
                 if check():
                     return time.monotonic() - started
             time.sleep(0.5)

@@ -1,0 +1,72 @@
+"""The constants in sql/rebooking.sql are literals (the file runs under the stock SQL client
+with only addresses and topics filled in); each must equal the Python constant that
+documents it and that the demo, bench and tests rely on."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from flink_rag.airline import rebooking
+from flink_rag.sql import files as sql_files
+
+pytestmark = pytest.mark.unit
+
+# Placeholders left in the file: addresses, topics, the consumer group and where events start.
+ALLOWED = {
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "GROUP_ID",
+    "EVENTS_STARTUP_MODE",
+    "EVENTS_STARTUP_TIMESTAMP",
+    *rebooking.TOPICS,
+}
+
+
+@pytest.fixture(scope="module")
+def sql() -> str:
+    return sql_files.read(rebooking.SQL_FILE)
+
+
+def _only(pattern: str, text: str) -> list[str]:
+    found = re.findall(pattern, text, re.DOTALL)
+    assert found, f"pattern {pattern!r} no longer matches sql/rebooking.sql: update this test"
+    return found
+
+
+def test_only_addresses_and_topics_are_placeholders(sql):
+    assert sql_files.placeholders(sql) == ALLOWED
+
+
+def test_state_horizon(sql):
+    assert _only(r"SET 'table\.exec\.state\.ttl' = '([^']*)'", sql) == [rebooking.STATE_HORIZON]
+    assert f"after {rebooking.STATE_HORIZON} without access" in " ".join(sql.split())
+
+
+def test_table_state_ttl_on_every_join_hint(sql):
+    hints = _only(r"STATE_TTL\(([^)]*)\)", sql)
+    values = {v for h in hints for v in re.findall(r"=\s*'([^']*)'", h)}
+    assert values == {rebooking.TABLE_STATE_TTL}
+
+
+def test_min_delay(sql):
+    (value,) = _only(r"'\$\.delay_minutes' RETURNING INT\), 0\) < (\d+)", sql)
+    assert int(value) == rebooking.MIN_DELAY_MINUTES
+    assert f"delay < {rebooking.MIN_DELAY_MINUTES} min" in sql
+
+
+def test_candidates(sql):
+    (value,) = _only(r"VECTOR_LOOKUP_JSON\('flights', [^,]+, (\d+),", sql)
+    assert int(value) == rebooking.CANDIDATES
+
+
+def test_prompt_budgets(sql):
+    (policy,) = _only(r"r\.policy_hits, (\d+)\)", sql)
+    (flights,) = _only(r"w\.flight_hits, (\d+)\)", sql)
+    assert int(policy) == rebooking.POLICY_BUDGET_TOKENS
+    assert int(flights) == rebooking.CANDIDATE_BUDGET_TOKENS
+
+
+def test_reason_max_chars(sql):
+    (value,) = _only(r'"reason":\{"type":"string","maxLength":(\d+)\}', sql)
+    assert int(value) == rebooking.REASON_MAX_CHARS
