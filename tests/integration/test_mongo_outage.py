@@ -146,3 +146,57 @@ def test_a_slow_lookup_is_not_an_outage_and_costs_at_most_two_calls(proxied):
 def _host_port(uri: str) -> tuple[str, int]:
     parts = urlsplit(uri)
     return parts.hostname or "127.0.0.1", parts.port or 27017
+
+
+def _direct_store(uri: str, database: str, **changes: str) -> VectorStore:
+    options = {"database": database, "collection": "docs", "index": "docs_vector_index",
+               "timeout": "2", "outage-wait": "30", **changes}  # fmt: skip
+    store = VectorStore(StoreSettings.from_options("docs", options, {"MONGODB_URI": uri}),
+                        RecordingMetrics())  # fmt: skip
+    store.open(expected_dimensions=DIMS)
+    return store
+
+
+def test_an_overloaded_search_delays_the_lookup_and_answers(proxied):
+    """The stand-in answers the next 3 `$vectorSearch` calls with Atlas's overload error 489:
+    the lookup waits them out (back-pressure, like a 429) and answers as before."""
+    uri, _, database = proxied
+    admin = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    store = _direct_store(uri, database)
+    try:
+        before = [h.id for h in store.search(np.ones(DIMS), 3)]
+        admin.admin.command("standInOverload", 3)
+        after = [h.id for h in store.search(np.ones(DIMS), 3)]
+        left = admin.admin.command("standInOverload", 0)["was"]
+    finally:
+        store.close()
+        admin.close()
+    assert after == before
+    assert left == 0  # all three refusals were spent by this lookup
+    assert store.metrics.counters["lookup_back_pressure_waits"] == 3
+    assert "lookup_errors" not in store.metrics.counters
+
+
+def test_an_overload_that_outlasts_the_deadline_is_a_row_error(proxied):
+    """Overloaded for good: the lookup ends by outage-wait + timeout (2 s + 2 s here) with an
+    error that says what to do; the refusals it used are counted by the stand-in."""
+    uri, _, database = proxied
+    admin = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    store = _direct_store(uri, database, **{"outage-wait": "2"})
+    refusals = 1_000_000
+    try:
+        admin.admin.command("standInOverload", refusals)
+        started = time.monotonic()
+        with pytest.raises(ProviderError) as failure:
+            store.search(np.ones(DIMS), 3)
+        elapsed = time.monotonic() - started
+        used = refusals - admin.admin.command("standInOverload", 0)["was"]
+    finally:
+        admin.admin.command("standInOverload", 0)
+        store.close()
+        admin.close()
+    message = str(failure.value)
+    assert elapsed < 2.0 + 2.0 + 1.5, elapsed
+    assert used >= 2 and store.metrics.counters["lookup_back_pressure_waits"] == used - 1
+    assert "overloaded (code 489)" in message and f"{used} attempt(s)" in message
+    assert "flink-rag.store.docs.outage-wait" in message
