@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 import numpy as np
 
 from .batching import is_row_fault, plan_batches, split_in_half
-from .errors import ConfigError, FlinkRagError, ProviderError
+from .errors import FlinkRagError, ProviderError
 from .metrics import Metrics, NullMetrics
 from .response_cache import ResponseCache, cache_key, open_cache
 from .settings import EmbedSettings
@@ -80,22 +80,6 @@ class EmbedResult:
 
 
 _EMPTY = EmbedResult(None, None)
-
-
-def create_embedder(settings: EmbedSettings, metrics: Metrics | None = None) -> Embedder:
-    """The embedder `settings.provider` names (not opened yet)."""
-    if settings.provider == "local":
-        from .local_embedding import SentenceTransformerEmbedder
-
-        return SentenceTransformerEmbedder(settings)
-    if settings.provider == "openai":
-        from .openai_embedding import OpenAIEmbedder
-
-        return OpenAIEmbedder(settings, metrics or NullMetrics())
-    raise ConfigError(
-        f"embed provider {settings.provider!r} is unknown; set flink-rag.embed.provider "
-        "to 'local' or 'openai'"
-    )
 
 
 def input_problem(value: Any, what: str = "EMBED input") -> str | None:

@@ -17,7 +17,8 @@ import pandas as pd
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
-from ..connectors.embedding import EmbedResult, create_embedder, embed_texts
+from ..connectors.embedders import create_embedder
+from ..connectors.embedding import EmbedResult, embed_texts
 from ..connectors.response_cache import open_cache
 from . import config, flink_metrics, shared
 

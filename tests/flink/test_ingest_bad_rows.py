@@ -12,8 +12,9 @@ import uuid
 
 import pytest
 
-from flink_rag.airline import dataset, flink_job, ingestion, kafka_io
+from flink_rag.airline import dataset, ingestion, kafka_io
 from flink_rag.airline.kafka_io import TopicSpec
+from flink_rag.jobs import minicluster
 
 pytestmark = pytest.mark.flink
 
@@ -66,9 +67,9 @@ def test_null_text_and_bad_records_are_dead_letters(local_kafka, tmp_path):
         "flink-rag.embed.provider": "local",
         "flink-rag.embed.cache-dir": str(tmp_path / "cache"),
     }
-    t_env = flink_job.table_env()
-    flink_job.run_file(t_env, "functions.sql", {}, options)
-    job = flink_job.run_file(t_env, "ingest_flights.sql", params, options).get_job_client()
+    t_env = minicluster.table_env()
+    minicluster.run_file(t_env, "functions.sql", {}, options)
+    job = minicluster.run_file(t_env, "ingest_flights.sql", params, options).get_job_client()
     try:
         dead_letters = _read(local_kafka, dead, lambda f: len(f) >= 3, TIMEOUT_S)
         written = _read(local_kafka, vectors, lambda f: len(f) >= 2, TIMEOUT_S)

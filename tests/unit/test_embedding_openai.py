@@ -2,7 +2,7 @@
 
 import pytest
 
-from flink_rag.connectors.embedding import create_embedder
+from flink_rag.connectors.embedders import create_embedder
 from flink_rag.connectors.errors import ConfigError
 from flink_rag.connectors.openai_embedding import OpenAIEmbedder
 from flink_rag.connectors.openai_http import (
