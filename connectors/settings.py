@@ -279,7 +279,8 @@ class LlmSettings(Section):
     cache_dir: str | None = Field(None, alias="cache-dir")
     cache_max_bytes: PositiveInt = Field(DEFAULT_CACHE_MAX_BYTES, alias="cache-max-bytes")
     # How long a row keeps retrying while the endpoint is unreachable or failing (5xx,
-    # timeouts) before it gets an error: an outage delays answers instead of failing them.
+    # connect timeouts) before it gets an error: an outage delays answers instead of failing
+    # them. Plus one timeout, it is the row's deadline for every wait (call_policy.py).
     outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
     requests_per_minute: PositiveInt | None = Field(None, alias="requests-per-minute")
     # Calls in flight adapt to the provider's rate-limit headers and 429s, between
@@ -344,7 +345,8 @@ class StoreSettings(Section):
     scan_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(60.0, alias="scan-cache-ttl")
     # lookups of one batch in flight at once (VectorStore.search_many, VECTOR_LOOKUP_JSON)
     concurrency: PositiveInt = 8
-    # How long a lookup keeps retrying while MongoDB is unreachable before the row gets an error.
+    # How long a lookup keeps retrying while MongoDB is unreachable or Atlas is overloaded
+    # (489) before the row gets an error; plus one timeout, the row's deadline.
     outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
 
     @classmethod
