@@ -20,7 +20,7 @@ OUTAGE_BACKOFF_S = (0.5, 5.0)
 
 # How long a rate-limited (429) call keeps waiting before its row gets an error
 # (`<section>.rate-limit-wait`); back-pressure, not a failure. The row's deadline bounds it too:
-# the waits end by rate-limit-wait or outage-wait, whichever is first.
+# the waits end by rate-limit-wait or when half a timeout of the deadline is left.
 DEFAULT_RATE_LIMIT_WAIT_S = 300.0
 # Backoff between rate-limit waits when the server names no Retry-After (seconds).
 RATE_LIMIT_BACKOFF_S = (0.5, 8.0)

@@ -5,8 +5,10 @@ A row's deadline is `outage-wait` plus one call's timeout, counted from its firs
 Every layer consumes the same budget and none starts an attempt after it:
 - quick retries of transient failures (`max-retries`: what the SDK used to retry itself),
 - outage waits (unreachable server, 5xx, connect timeouts) until `outage-wait` has passed,
-- back-pressure waits (HTTP 429, Atlas overload errors) until `rate-limit-wait` or
-  `outage-wait` has passed, whichever is first,
+- back-pressure waits (HTTP 429, Atlas overload errors) until `rate-limit-wait` has passed
+  or only half a timeout of the deadline is left, whichever is first (a refusal comes back at
+  once, so its waits may use part of the timeout's share; the attempt after the last wait
+  still gets at least half a timeout),
 - the waits for a call slot, the RPM limiter and pacing (rate_control.py), which read the
   row's deadline through `remaining_s()`,
 - each attempt's own timeout, `min(timeout, time left)`.
@@ -93,7 +95,9 @@ class CallPolicy:
         start = self.clock()
         deadline = start + self.deadline_s
         window = start + self.outage_wait_s
-        back_pressure_end = start + min(self.rate_limit_wait_s, self.outage_wait_s)
+        back_pressure_end = start + min(
+            self.rate_limit_wait_s, self.outage_wait_s + self.timeout_s / 2
+        )
         limit = [deadline]  # where the retry being decided must start by
         first_failure: list[float] = []
         low, high = OUTAGE_BACKOFF

@@ -139,6 +139,18 @@ def test_429_waits_end_by_rate_limit_wait_when_it_is_shorter():
     assert max(server.starts) < 5.0 and len(server.starts) >= 3
 
 
+def test_429_waits_leave_the_last_attempt_half_a_timeout():
+    """A refusal comes back at once: with outage-wait 0 a rate-limited row still waits, within
+    its one-timeout deadline, and its last attempt starts with half a timeout or more left."""
+    clock = Clock()
+    p = policy(clock, outage_wait_s=0.0, timeout_s=10.0, max_retries=0)
+    server = Server(clock, _status(429, {"retry-after": "1"}))
+    with pytest.raises(openai.APIStatusError):
+        p.run(server)
+    assert len(server.starts) >= 3
+    assert max(server.starts) < 5.0 and min(server.timeouts) >= 5.0
+
+
 def test_a_slow_server_costs_one_call_plus_the_quick_retries_never_outage_waits():
     """A read timeout is retried within max-retries only (what the SDK did), each attempt
     within the deadline; outage-wait never re-sends it."""
