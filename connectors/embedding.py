@@ -117,7 +117,8 @@ def embed_texts(
     NULL/blank inputs give (None, None) without a call; identical texts are sent once; over-long
     texts are truncated by tokens (or rejected with on-overlong=error); requests are planned
     within `max_batch_inputs`/`max_batch_tokens` and run `concurrency` at a time. With
-    on-error=fail a provider failure (after the SDK's retries) raises ProviderError instead.
+    on-error=fail a provider failure (after the call policy's retries and waits) raises
+    ProviderError instead.
     """
     metrics = metrics or NullMetrics()
     if cache is None:

@@ -396,7 +396,7 @@ class ChatClient:
         response_format): that is this row's problem, and must not switch the whole worker to
         json_object, where ordinary rows then fail. So a rejection is confirmed with a trivial
         schema before the style changes; if that one passes, only this row gets an error. Any
-        other failure leaves the style open and the row is sent again with the SDK's retries.
+        other failure leaves the style open and the row is sent again under the call policy.
         """
         import openai
 
