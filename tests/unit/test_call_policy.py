@@ -246,3 +246,32 @@ def test_no_mix_of_failures_outlives_the_deadline(outage_wait, timeout, max_retr
     assert clock.now <= p.deadline_s + 1e-6
     assert all(start < p.deadline_s for start, _ in calls)
     assert all(t <= timeout for _, t in calls)
+
+
+def test_an_attempt_after_a_pacing_wait_gets_only_what_is_left_of_the_deadline():
+    from flink_rag.connectors.openai_http import _shorten_timeout
+
+    request = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    request.extensions["timeout"] = {"connect": 60.0, "read": 60.0, "write": 60.0, "pool": None}
+    _shorten_timeout(request, 2.5)
+    assert request.extensions["timeout"] == {"connect": 2.5, "read": 2.5, "write": 2.5,
+                                             "pool": 2.5}  # fmt: skip
+
+
+def test_a_call_slot_wait_ends_with_the_rows_deadline_not_rate_limit_wait():
+    import time
+
+    from flink_rag.connectors.errors import ProviderError
+    from flink_rag.connectors.rate_control import RateController
+
+    rate = RateController(max_limit=1, max_wait_s=300.0)
+    # the only call in flight, then a row whose deadline is 0.2 s away
+    with (
+        rate.slot(),
+        call_policy.row_deadline(time.monotonic() + 0.2),
+        pytest.raises(ProviderError) as raised,
+        rate.slot(),
+    ):
+        pass
+    assert "no free call slot" in str(raised.value)
+    assert "flink-rag.llm.outage-wait" in str(raised.value)
