@@ -11,7 +11,8 @@
 --       compute VECTOR_LOOKUP_JSON(...) AS answer in a view or subquery, then
 --       LEFT JOIN LATERAL TABLE(VECTOR_HITS(a.answer)) AS h(...) ON TRUE
 --       (PyFlink cannot nest a vectorized function inside a Python table function)
---   LLM_COMPLETE(prompt [, system])   -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms>
+--   LLM_COMPLETE(prompt [, system])   -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms,
+--                                        finish_reason> (finish_reason 'length': cut at max-tokens)
 --   LLM_COMPLETE_JSON(prompt, system, json_schema) -> same ROW, answer validated against the schema
 --   RAG_PROMPT(template, context_json, budget_tokens) -> STRING
 --   CHUNK(doc_id, text, max_tokens, overlap)
