@@ -28,11 +28,16 @@ def placeholders(text: str) -> set[str]:
 
 
 def render(text: str, params: Mapping[str, object]) -> str:
-    """Replace every `${NAME}`; a missing name is an error (never an empty string)."""
+    """Replace every `${NAME}`; a missing name is an error (never an empty string).
+
+    Every placeholder of the bundled files stands inside a string literal (a topic, an
+    address, a group id: tests/unit/test_sql_files.py checks it), so each value is quoted
+    for one: a `'` in a job name or group id given on the command line stays text instead
+    of ending the literal and adding SQL of its own."""
     missing = placeholders(text) - set(params)
     if missing:
         raise ConfigError(f"SQL placeholders without a value: {', '.join(sorted(missing))}")
-    return _PLACEHOLDER.sub(lambda m: str(params[m.group(1)]), text)
+    return _PLACEHOLDER.sub(lambda m: quote(str(params[m.group(1)])), text)
 
 
 def split_statements(text: str) -> list[str]:

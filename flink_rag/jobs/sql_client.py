@@ -45,7 +45,7 @@ def render_script(
 ) -> str:
     """functions.sql + `sql_file` as one `sql-client.sh -f` script; `options` go into
     `pipeline.global-job-parameters` under the file's own `SET 'flink-rag.*'`s."""
-    head = [f"SET 'pipeline.name' = '{job_name}'"] if job_name else []
+    head = [f"SET 'pipeline.name' = '{sql_files.quote(job_name)}'"] if job_name else []
     parts = [
         *head,
         *sql_files.statements("functions.sql", {}),

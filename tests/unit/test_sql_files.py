@@ -65,6 +65,41 @@ def test_every_pipeline_file_renders_with_its_params(name, params):
     assert all(s.split()[0].upper() in kinds for s in statements)
 
 
+HOSTILE = "x'); DROP TABLE bookings; SET 'a' = 'b"
+
+
+@pytest.mark.parametrize(
+    "name", ["rebooking.sql", "ingest_flights.sql", "ingest_policies.sql", "ingest_documents.sql"]
+)
+def test_a_quote_in_a_value_stays_inside_its_literal(name):
+    """Job names, group ids and topics come from command lines: a value with a quote must
+    neither end its string literal nor add a statement, wherever the file uses it."""
+    text = sql_files.read(name)
+    plain = sql_files.split_statements(
+        sql_files.render(text, dict.fromkeys(sql_files.placeholders(text), "v"))
+    )
+    hostile = sql_files.split_statements(
+        sql_files.render(text, dict.fromkeys(sql_files.placeholders(text), HOSTILE))
+    )
+    assert len(hostile) == len(plain)
+    for a, b in zip(plain, hostile, strict=True):
+        assert a.split()[:2] == b.split()[:2]  # same kind of statement, same object
+        # Unquoting the hostile statement's literals gives back the value, whole.
+        if "v" in a and "DROP" in b:
+            assert HOSTILE.replace("'", "''") in b
+
+
+def test_the_sql_client_job_name_is_quoted():
+    from flink_rag.jobs.sql_client import render_script
+
+    script = render_script(
+        "rebooking.sql", rebooking.sql_params("k:9092", group_id="g"), job_name="it's mine"
+    )
+    assert script.startswith("SET 'pipeline.name' = 'it''s mine';\n")
+    statements = sql_files.split_statements(script)
+    assert sql_files.parse_set(statements[0]) == ("pipeline.name", "it's mine")
+
+
 def test_store_profiles_match_between_ingestion_and_rebooking():
     rebooking_sets = {
         kv[0].removeprefix("pipeline.global-job-parameters."): kv[1]
