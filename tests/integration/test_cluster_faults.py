@@ -16,6 +16,10 @@ from flink_rag_bench.fault_scenario.report import AFTER_LLM, NOT_A_PASSENGER
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 PASSENGERS = 40
+# LLM calls in flight per worker. A call in flight in the killed TaskManager can be answered by
+# the server (and counted there) without its answer reaching the answer cache, and is asked
+# again after the restore: no client can avoid that, so it is bounded, not forbidden.
+IN_FLIGHT = 4
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +33,7 @@ def report(tmp_path_factory, module_diagnostics):
             "--passengers", str(PASSENGERS),
             "--faults", "tm-kill,broker-restart",
             "--waves", "4",
+            "--concurrency", str(IN_FLIGHT),
             "--timeout", "600",
             "--report", str(tmp_path_factory.mktemp("faults") / "FAULTS.md"),
             "--logs", str(logs),
@@ -53,9 +58,11 @@ def test_every_passenger_is_answered_once_as_a_table_reader_sees_it(report):
 
 
 def test_the_replay_costs_no_llm_call(report):
-    assert report.extra_llm_calls == 0
+    # The replayed rows cost nothing (the answer cache); only calls in flight at the kill may
+    # be asked again.
+    assert 0 <= report.extra_llm_calls <= IN_FLIGHT
     # One call per passenger that reached the model: recommended, or rejected after it.
-    assert report.llm_calls == report.recommendations + sum(
+    assert report.llm_calls - report.extra_llm_calls == report.recommendations + sum(
         report.dead_letters[r] for r in AFTER_LLM
     )
 
