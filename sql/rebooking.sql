@@ -390,9 +390,11 @@ FROM (
     ]) AS pc (policy_context)
 ) AS c;
 
--- The answer schema: ids as enums (JSON_ARRAY escapes the booking id), free text bounded
--- so that the JSON always closes within flink-rag.llm.max-tokens. The UNNEST reads only
--- columns: a correlate whose array holds expressions is not shared between the two sinks.
+-- The answer schema: every field an enum (JSON_ARRAY escapes the booking id), so the
+-- answer always closes within flink-rag.llm.max-tokens and a small model cannot write an
+-- unreadable reason: it picks one of the reasons below, and the sentence a person reads is
+-- built from the answer and the inventory (see the recommendations sink). The UNNEST reads
+-- only columns: a correlate whose array holds expressions is not shared between the sinks.
 CREATE TEMPORARY VIEW prompt_parts AS
 SELECT
     w.*,
@@ -415,7 +417,9 @@ SELECT
         '"recommended_flight_id":{"type":"string","enum":', w.candidate_ids_json, '},',
         '"alternatives":{"type":"array","items":{"type":"string","enum":',
         w.candidate_ids_json, '},"maxItems":3},',
-        '"reason":{"type":"string","maxLength":160},',
+        '"reason":{"type":"string","enum":["the earliest later departure with a seat",',
+        '"a seat in the booked cabin","suits the special assistance needed",',
+        '"keeps the loyalty tier priority"]},',
         '"compensation":{"type":"string","enum":["EUR 0","EUR 250","EUR 400","EUR 600"]},',
         '"priority":{"type":"string","enum":["HIGH","MEDIUM","NORMAL"]}},',
         '"required":["booking_id","recommended_flight_id","alternatives","reason",',
@@ -461,6 +465,7 @@ SELECT /*+ STATE_TTL('f' = '3650 d') */
     f.origin AS inventory_origin,
     f.destination AS inventory_destination,
     f.departure_ts AS inventory_departure_ts,
+    f.departure_time AS inventory_departure_time,
     CASE a.cabin
         WHEN 'economy' THEN f.cabins.economy.seats_left
         WHEN 'premium' THEN f.cabins.premium.seats_left
@@ -482,10 +487,10 @@ FROM (
     FROM (
         SELECT
             event_id, booking_id, customer_id, flight_id, origin, destination, departure_ts,
-            flight_filter, retrieval_problem, retrieval_error, prompt, candidate_ids,
+            cabin, flight_filter, retrieval_problem, retrieval_error, prompt, candidate_ids,
             raw_answer, llm_error, recommended_flight_id, inventory_flight_id,
             inventory_origin, inventory_destination, inventory_departure_ts,
-            inventory_seats_left,
+            inventory_departure_time, inventory_seats_left,
             PROCTIME() AS seen_at
         FROM TO_CHANGELOG(input => TABLE answer_versions)
         WHERE op IN ('INSERT', 'UPDATE_AFTER')
@@ -500,7 +505,8 @@ WHERE version = 1;
 CREATE TEMPORARY VIEW checked AS
 SELECT
     a.event_id, a.booking_id, a.customer_id, a.flight_id, a.flight_filter, a.prompt,
-    a.candidate_ids, a.raw_answer, a.recommended_flight_id,
+    a.candidate_ids, a.raw_answer, a.recommended_flight_id, a.cabin, a.inventory_origin,
+    a.inventory_destination, a.inventory_departure_time, a.inventory_seats_left,
     CASE
         WHEN a.retrieval_problem IS NOT NULL THEN a.retrieval_problem
         WHEN a.prompt IS NULL THEN 'prompt_error'
@@ -534,7 +540,13 @@ INSERT INTO rebooking_recommendations
 SELECT
     booking_id, event_id, customer_id, flight_id, recommended_flight_id,
     JSON_QUERY(raw_answer, '$.alternatives' RETURNING ARRAY<STRING>),
-    JSON_VALUE(raw_answer, '$.reason'), JSON_VALUE(raw_answer, '$.compensation'),
+    -- The sentence a person reads: facts from the inventory, the model's chosen reason.
+    CONCAT('Rebook on ', recommended_flight_id, ' (', inventory_origin, ' to ',
+        inventory_destination, ', departs ',
+        COALESCE(inventory_departure_time, 'at a time the inventory does not give'), ', ',
+        CAST(inventory_seats_left AS STRING), ' ', cabin, ' seats left): ',
+        JSON_VALUE(raw_answer, '$.reason'), '.'),
+    JSON_VALUE(raw_answer, '$.compensation'),
     JSON_VALUE(raw_answer, '$.priority'), candidate_ids
 FROM checked
 WHERE problem IS NULL

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from flink_rag.airline.dataset import Dataset
+from flink_rag.airline.rebooking import REASONS
 
 
 def alternatives(data: Dataset, flight: Mapping, cabin: str | None = None) -> list[dict]:
@@ -111,3 +112,15 @@ def recommendation_problems(rec: Mapping, data: Dataset) -> list[str]:
         for _, message, holds in GROUNDED_RULES
         if not holds(rec_id, rec.get("candidates"), trip, chosen)
     ]
+
+
+def reason_problem(rec: Mapping) -> str | None:
+    """Why a recommendation's reason is not the sentence sql/rebooking.sql builds (None: it is):
+    "Rebook on <flight> (<origin> to <destination>, departs <time>, <n> <cabin> seats left):
+    <one of rebooking.REASONS>." A person reads it; free text from a small model is not."""
+    reason = rec.get("reason") or ""
+    rec_id = rec.get("recommended_flight_id")
+    head = f"Rebook on {rec_id} ("
+    if reason.startswith(head) and any(reason.endswith(f"): {r}.") for r in REASONS):
+        return None
+    return f"reason {reason!r} is not the sentence built from the answer"

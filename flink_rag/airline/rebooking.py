@@ -24,8 +24,14 @@ POLICY_BUDGET_TOKENS = 700
 STATE_HORIZON = "7 d"
 # The joins' CRM and inventory sides: one row per key, kept (practically) for good.
 TABLE_STATE_TTL = "3650 d"
-# The answer's free-text `reason`: short enough that the JSON closes within max-tokens.
-REASON_MAX_CHARS = 160
+# The reasons the model chooses from (an enum in the answer schema: no free text, so the
+# answer always closes within max-tokens and always reads as a sentence).
+REASONS = (
+    "the earliest later departure with a seat",
+    "a seat in the booked cabin",
+    "suits the special assistance needed",
+    "keeps the loyalty tier priority",
+)
 
 
 # placeholder -> topic

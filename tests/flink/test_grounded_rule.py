@@ -87,7 +87,7 @@ def test_sql_and_python_grounded_rules_agree(t_env, generated):
         ("candidate_ids", a(s)), ("raw_answer", s), ("llm_error", s),
         ("recommended_flight_id", s), ("inventory_flight_id", s), ("inventory_origin", s),
         ("inventory_destination", s), ("inventory_departure_ts", b),
-        ("inventory_seats_left", i),
+        ("inventory_seats_left", i), ("cabin", s), ("inventory_departure_time", s),
     ]  # fmt: skip
     rows = []
     for n, (rec_id, candidates, trip, flight) in enumerate(generated):
@@ -97,7 +97,7 @@ def test_sql_and_python_grounded_rules_agree(t_env, generated):
             "EV", f"B{n}", "C", "F0", trip["origin"], trip["destination"],
             trip["departure_ts"], "{}", None, None, "prompt", candidates, "{}", None,
             rec_id, rec_id if flight else None, f.get("origin"), f.get("destination"),
-            f.get("departure_ts"), seats,
+            f.get("departure_ts"), seats, trip["cabin"], None,
         ))  # fmt: skip
     schema = DataTypes.ROW([DataTypes.FIELD(name, kind) for name, kind in columns])
     t_env.drop_temporary_view("checked")

@@ -99,7 +99,7 @@ def functions(mongodb_uri: str, database: str, calls_file: str):
             "booking_id": booking_id,
             "recommended_flight_id": pick,
             "alternatives": candidates[1:3],
-            "reason": "earliest later flight on the same route",
+            "reason": "the earliest later departure with a seat",  # rebooking.REASONS[0]
             "compensation": "EUR 250",
             "priority": "NORMAL",
         }

@@ -7,31 +7,20 @@ from __future__ import annotations
 
 import pytest
 
-from flink_rag.airline import checks, dataset, demo
+from flink_rag.airline import dataset
 
-# The module fixture loads, ingests and runs the job once for all tests here.
+# The session fixture loads, ingests and runs the job once for all tests here.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
-# The demo's own data set: the topics are compacted tables shared with `flink-rag demo`, and
-# the same seed and knobs write the same records, so runs of either never mix data sets.
 PASSENGERS = dataset.DEFAULT_BOOKINGS_PER_FLIGHT
-OUTPUT_TIMEOUT_S = 600.0
 
 
 @pytest.fixture(scope="module")
-def scenario(local_stack, tmp_path_factory):
-    demo._configure_providers(local_stack.llm_base_url, tmp_path_factory.mktemp("cache"))
-    data = dataset.generate()
-    flight = checks.pick_flight(data)
-    summary = demo.run_scenario(
-        local_stack.kafka_bootstrap,
-        local_stack.mongodb_uri,
-        data,
-        flight,
-        timeout_s=OUTPUT_TIMEOUT_S,
-        say=print,
-    )
-    return data, flight, summary
+def scenario(demo_run):
+    """The session's demo run (tests/integration/demo_run.py), shared with the SQL-client
+    test. The topics are tables shared with `flink-rag demo`; the run checks only its own
+    data set's passengers."""
+    return demo_run.data, demo_run.flight, demo_run.summary
 
 
 def test_every_passenger_gets_exactly_one_output(scenario):
@@ -44,6 +33,15 @@ def test_every_passenger_gets_exactly_one_output(scenario):
 def test_every_recommendation_is_grounded(scenario):
     _, _, summary = scenario
     assert summary.not_grounded == []
+
+
+def test_every_passenger_gets_a_readable_recommendation(scenario):
+    """The answer schema has no free text: no answer is cut, none is dead-lettered, and every
+    reason is the sentence built from the answer and the inventory."""
+    _, _, summary = scenario
+    assert summary.dead_letter_reasons == {}
+    assert summary.grounded == PASSENGERS
+    assert summary.unreadable == []
 
 
 def test_ingestion_indexed_every_scheduled_flight(scenario):

@@ -7,23 +7,20 @@ embedding inputs) the first run had already sent."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
-import uuid
-from collections import Counter
 
 import pytest
+from demo_run import OUTPUT_TIMEOUT_S, read_outputs
 
-from flink_rag.airline import checks, dataset, demo, rebooking
+from flink_rag.airline import dataset, demo, rebooking
 from flink_rag.jobs import sql_client
 from flink_rag.local.session import shared_stack
 
-# Both scenarios run in the module fixture: a cold run (ingestion, two jobs) needs the time.
+# The session's demo run (tests/integration/demo_run.py) is the mini-cluster run; this module
+# adds the SQL-client run on the session cluster.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 PASSENGERS = dataset.DEFAULT_BOOKINGS_PER_FLIGHT
-OUTPUT_TIMEOUT_S = 600.0
-READ_TIMEOUT_S = 60.0
 COMPARED = ("recommended_flight_id", "alternatives", "reason", "compensation", "priority")
 
 
@@ -35,25 +32,6 @@ def cache_entries(directory) -> int:
         return len(cache)
     finally:
         cache.close()
-
-
-def latest_outputs(bootstrap: str, booked: set[str]) -> tuple[rebooking.Outputs, Counter]:
-    """Both topics as tables, read to their end, restricted to the flight's bookings; and how
-    often each (topic, key, event id) was written."""
-    writes: Counter = Counter()
-    with rebooking.output_reader(bootstrap, f"sqlc-check-{uuid.uuid4().hex[:8]}") as reader:
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        quiet = 0
-        while quiet < 2 and time.monotonic() < deadline:  # two empty polls: drained
-            records = reader.poll(3.0)
-            quiet = 0 if records else quiet + 1
-            writes.update((t, k, v["event_id"]) for t, k, v in records if v is not None)
-        out = reader.outputs
-    tables = rebooking.Outputs(
-        recommendations={k: v for k, v in out.recommendations.items() if k in booked},
-        dead_letters={k: v for k, v in out.dead_letters.items() if v.get("booking_id") in booked},
-    )
-    return tables, writes
 
 
 def of_event(out: rebooking.Outputs, event_id: str) -> tuple[dict, dict]:
@@ -69,39 +47,30 @@ def event_ids(out: rebooking.Outputs) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("llm-cache")
+def runs(demo_run):
+    mini = demo_run
     with shared_stack(["kafka", "mongo", "connect", "llm", "flink"]) as ep:
-        demo._configure_providers(ep.llm_base_url, cache)
-        options = {"flink-rag.llm.cache-dir": str(cache), "flink-rag.embed.cache-dir": str(cache)}
-        data = dataset.generate()
-        flight = checks.pick_flight(data)
-        booked = {b["booking_id"] for b in data.bookings_on(flight["flight_id"])}
-        common = dict(timeout_s=OUTPUT_TIMEOUT_S, say=print, options=options)
-
-        before, _ = latest_outputs(ep.kafka_bootstrap, booked)
-        mini = demo.run_scenario(ep.kafka_bootstrap, ep.mongodb_uri, data, flight, **common)
-        mini_out, _ = latest_outputs(ep.kafka_bootstrap, booked)
-        entries_before = cache_entries(cache)
-
+        entries_before = cache_entries(mini.cache)
         sqlc = demo.run_scenario(
             ep.kafka_bootstrap,
             ep.mongodb_uri,
-            data,
-            flight,
+            mini.data,
+            mini.flight,
+            timeout_s=OUTPUT_TIMEOUT_S,
+            say=print,
+            options=mini.options,
             skip_ingest=True,
             sql_client=True,
-            **common,
         )
-        sqlc_out, writes = latest_outputs(ep.kafka_bootstrap, booked)
-        entries_after = cache_entries(cache)
+        sqlc_out, writes = read_outputs(ep.kafka_bootstrap, mini.booked)
+        entries_after = cache_entries(mini.cache)
         with urllib.request.urlopen(f"{ep.flink_rest_url}/jobs/overview", timeout=10) as resp:
             jobs = json.load(resp)["jobs"]
     return {
-        "mini": mini,
+        "mini": mini.summary,
         "sqlc": sqlc,
-        "before": before,
-        "mini_out": mini_out,
+        "before": mini.before,
+        "mini_out": mini.after,
         "sqlc_out": sqlc_out,
         "writes": writes,
         "entries": (entries_before, entries_after),

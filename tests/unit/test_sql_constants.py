@@ -4,6 +4,7 @@ documents it and that the demo, bench and tests rely on."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -67,6 +68,7 @@ def test_prompt_budgets(sql):
     assert int(flights) == rebooking.CANDIDATE_BUDGET_TOKENS
 
 
-def test_reason_max_chars(sql):
-    (value,) = _only(r'"reason":\{"type":"string","maxLength":(\d+)\}', sql)
-    assert int(value) == rebooking.REASON_MAX_CHARS
+def test_reasons(sql):
+    """The reason enum as the model sees it: the SQL string pieces joined."""
+    (body,) = _only(r'"reason":\{"type":"string","enum":\[(.*?)\]\}', re.sub(r"',\s*'", "", sql))
+    assert tuple(json.loads(f"[{body}]")) == rebooking.REASONS

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from flink_rag.airline import dataset, ingestion, rebooking
-from flink_rag.airline.checks import alternatives, pick_flight, recommendation_problems
+from flink_rag.airline.checks import (
+    alternatives,
+    pick_flight,
+    reason_problem,
+    recommendation_problems,
+)
 from flink_rag.connectors.errors import ConfigError
 from flink_rag.sql import files as sql_files
 
@@ -168,6 +173,21 @@ def test_grounded_check_on_sample_data():
     assert "route" in " ".join(
         recommendation_problems({**rec, "recommended_flight_id": other_route["flight_id"]}, data)
     )
+
+
+def test_reason_must_be_the_built_sentence():
+    sentence = "Rebook on XY12 (AMS to LHR, departs 2026-12-06 14:05, 3 economy seats left): "
+    good = {"recommended_flight_id": "XY12", "reason": sentence + rebooking.REASONS[1] + "."}
+    assert reason_problem(good) is None
+    for bad in (
+        None,
+        "",
+        "SILVER, SALVADOR, LINCOLN, GOLD, SIGNIFICANT, SIGNIFICANT",
+        sentence + "free text the model wrote.",
+        sentence + rebooking.REASONS[1],  # cut before the full stop
+        sentence.replace("XY12", "XY13") + rebooking.REASONS[1] + ".",  # another flight
+    ):
+        assert reason_problem({**good, "reason": bad}) is not None, bad
 
 
 def test_sql_client_script_keeps_the_files_statements_unchanged():
