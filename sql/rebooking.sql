@@ -386,15 +386,18 @@ FROM (
         pc.policy_context
     FROM retrieved AS r
     CROSS JOIN UNNEST(ARRAY[
-        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, 700)
+        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, 300)
     ]) AS pc (policy_context)
 ) AS c;
 
--- The answer schema: every field an enum (JSON_ARRAY escapes the booking id), so the
--- answer always closes within flink-rag.llm.max-tokens and a small model cannot write an
--- unreadable reason: it picks one of the reasons below, and the sentence a person reads is
--- built from the answer and the inventory (see the recommendations sink). The UNNEST reads
--- only columns: a correlate whose array holds expressions is not shared between the sinks.
+-- The answer schema: every field an enum, so the answer always closes within
+-- flink-rag.llm.max-tokens and a small model cannot write an unreadable reason: it picks a
+-- candidate and the code of a reason that is true of this passenger (assistance and loyalty
+-- only where they apply); the sentence a person reads is built from the answer and the
+-- inventory, and the alternatives are the other candidates (see the recommendations sink).
+-- Only short choices are asked for: each token of the answer is a step of the model.
+-- The UNNEST reads only columns: a correlate whose array holds expressions is not shared
+-- between the sinks.
 CREATE TEMPORARY VIEW prompt_parts AS
 SELECT
     w.*,
@@ -413,17 +416,15 @@ SELECT
     )) AS prompt_template,
     CONCAT(
         '{"type":"object","properties":{',
-        '"booking_id":{"type":"string","enum":', JSON_ARRAY(w.booking_id), '},',
         '"recommended_flight_id":{"type":"string","enum":', w.candidate_ids_json, '},',
-        '"alternatives":{"type":"array","items":{"type":"string","enum":',
-        w.candidate_ids_json, '},"maxItems":3},',
-        '"reason":{"type":"string","enum":["the earliest later departure with a seat",',
-        '"a seat in the booked cabin","suits the special assistance needed",',
-        '"keeps the loyalty tier priority"]},',
+        '"reason":{"type":"string","enum":["seat"',
+        IF(w.special_assistance IS NULL, '', ',"assistance"'),
+        IF(w.loyalty_tier IN ('GOLD', 'PLATINUM'), ',"loyalty"', ''),
+        ']},',
         '"compensation":{"type":"string","enum":["EUR 0","EUR 250","EUR 400","EUR 600"]},',
         '"priority":{"type":"string","enum":["HIGH","MEDIUM","NORMAL"]}},',
-        '"required":["booking_id","recommended_flight_id","alternatives","reason",',
-        '"compensation","priority"],"additionalProperties":false}'
+        '"required":["recommended_flight_id","reason","compensation","priority"],',
+        '"additionalProperties":false}'
     ) AS answer_schema
 FROM with_candidates AS w;
 
@@ -434,7 +435,7 @@ SELECT
     w.lookup_error, w.candidate_ids, w.answer_schema, x.prompt
 FROM prompt_parts AS w
 CROSS JOIN UNNEST(ARRAY[
-    RAG_PROMPT(w.prompt_template, w.flight_hits, 2400)
+    RAG_PROMPT(w.prompt_template, w.flight_hits, 1300)
 ]) AS x (prompt);
 
 CREATE TEMPORARY VIEW answers AS
@@ -539,13 +540,17 @@ BEGIN
 INSERT INTO rebooking_recommendations
 SELECT
     booking_id, event_id, customer_id, flight_id, recommended_flight_id,
-    JSON_QUERY(raw_answer, '$.alternatives' RETURNING ARRAY<STRING>),
+    ARRAY_SLICE(ARRAY_REMOVE(candidate_ids, recommended_flight_id), 1, 3),
     -- The sentence a person reads: facts from the inventory, the model's chosen reason.
     CONCAT('Rebook on ', recommended_flight_id, ' (', inventory_origin, ' to ',
         inventory_destination, ', departs ',
         COALESCE(inventory_departure_time, 'at a time the inventory does not give'), ', ',
         CAST(inventory_seats_left AS STRING), ' ', cabin, ' seats left): ',
-        JSON_VALUE(raw_answer, '$.reason'), '.'),
+        CASE JSON_VALUE(raw_answer, '$.reason')
+            WHEN 'assistance' THEN 'suits the special assistance needed'
+            WHEN 'loyalty' THEN 'keeps the loyalty tier priority'
+            ELSE 'a later departure on the same route with a seat in the booked cabin'
+        END, '.'),
     JSON_VALUE(raw_answer, '$.compensation'),
     JSON_VALUE(raw_answer, '$.priority'), candidate_ids
 FROM checked

@@ -121,6 +121,6 @@ def reason_problem(rec: Mapping) -> str | None:
     reason = rec.get("reason") or ""
     rec_id = rec.get("recommended_flight_id")
     head = f"Rebook on {rec_id} ("
-    if reason.startswith(head) and any(reason.endswith(f"): {r}.") for r in REASONS):
+    if reason.startswith(head) and any(reason.endswith(f"): {r}.") for r in REASONS.values()):
         return None
     return f"reason {reason!r} is not the sentence built from the answer"

@@ -18,20 +18,21 @@ RECOMMENDATION_TOPIC = "rebooking_recommendations"
 DEAD_LETTER_TOPIC = "rebooking_dead_letter"
 MIN_DELAY_MINUTES = 180
 CANDIDATES = 5
-CANDIDATE_BUDGET_TOKENS = 2400  # UTF-8 bytes: short prompts for small local models
-POLICY_BUDGET_TOKENS = 700
+CANDIDATE_BUDGET_TOKENS = 1300  # UTF-8 bytes: the whole prompt; ~600 tokens of SmolLM2
+POLICY_BUDGET_TOKENS = 300
 # How long event-driven state lives without access (duplicate check, first-version filters).
 STATE_HORIZON = "7 d"
 # The joins' CRM and inventory sides: one row per key, kept (practically) for good.
 TABLE_STATE_TTL = "3650 d"
-# The reasons the model chooses from (an enum in the answer schema: no free text, so the
-# answer always closes within max-tokens and always reads as a sentence).
-REASONS = (
-    "the earliest later departure with a seat",
-    "a seat in the booked cabin",
-    "suits the special assistance needed",
-    "keeps the loyalty tier priority",
-)
+# The reasons the model chooses from, by code (an enum in the answer schema: no free text,
+# so the answer always closes within max-tokens), and the words the sentence a person reads
+# gives each. `seat` is true of every grounded answer; the others are offered only to
+# passengers they apply to.
+REASONS = {
+    "seat": "a later departure on the same route with a seat in the booked cabin",
+    "assistance": "suits the special assistance needed",
+    "loyalty": "keeps the loyalty tier priority",
+}
 
 
 # placeholder -> topic

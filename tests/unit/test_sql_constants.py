@@ -4,7 +4,6 @@ documents it and that the demo, bench and tests rely on."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -69,6 +68,10 @@ def test_prompt_budgets(sql):
 
 
 def test_reasons(sql):
-    """The reason enum as the model sees it: the SQL string pieces joined."""
-    (body,) = _only(r'"reason":\{"type":"string","enum":\[(.*?)\]\}', re.sub(r"',\s*'", "", sql))
-    assert tuple(json.loads(f"[{body}]")) == rebooking.REASONS
+    """The reason codes the model may choose, and the words each becomes, are the Python ones."""
+    (schema,) = _only(r'"reason":\{"type":"string","enum":\[(.*?)\]\},', sql)
+    assert re.findall(r'"([a-z]+)"', schema) == list(rebooking.REASONS)
+    (case,) = _only(r"CASE JSON_VALUE\(raw_answer, '\$\.reason'\)(.*?)END", sql)
+    words = dict(re.findall(r"WHEN '([a-z]+)' THEN '([^']+)'", case))
+    (default,) = re.findall(r"ELSE '([^']+)'", case)
+    assert {**words, "seat": default} == rebooking.REASONS

@@ -177,15 +177,16 @@ def test_grounded_check_on_sample_data():
 
 def test_reason_must_be_the_built_sentence():
     sentence = "Rebook on XY12 (AMS to LHR, departs 2026-12-06 14:05, 3 economy seats left): "
-    good = {"recommended_flight_id": "XY12", "reason": sentence + rebooking.REASONS[1] + "."}
+    good = {"recommended_flight_id": "XY12", "reason": sentence + rebooking.REASONS["seat"] + "."}
     assert reason_problem(good) is None
     for bad in (
         None,
         "",
         "SILVER, SALVADOR, LINCOLN, GOLD, SIGNIFICANT, SIGNIFICANT",
         sentence + "free text the model wrote.",
-        sentence + rebooking.REASONS[1],  # cut before the full stop
-        sentence.replace("XY12", "XY13") + rebooking.REASONS[1] + ".",  # another flight
+        sentence + "seat.",  # the code, not its words
+        sentence + rebooking.REASONS["seat"],  # cut before the full stop
+        sentence.replace("XY12", "XY13") + rebooking.REASONS["seat"] + ".",  # another flight
     ):
         assert reason_problem({**good, "reason": bad}) is not None, bad
 
