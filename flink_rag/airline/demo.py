@@ -27,6 +27,15 @@ SETTLE_S = 20.0  # after the job runs: time to read the CRM tables before the ev
 # Deterministic, short answers: a replay after a restart asks the same question and, with
 # the response cache, gets the same answer.
 JOB_OPTIONS = {"flink-rag.llm.temperature": "0", "flink-rag.llm.max-tokens": "200"}
+# A Python function's results leave its worker when its bundle ends, and a bundle is at most
+# this many rows: the passengers' answers leave one by one instead of all with the last. The
+# local llama.cpp server answers one request at a time, so a bigger bundle (more calls in
+# flight) would only make every answer wait for the slowest; with a provider that serves
+# calls in parallel, size it to that parallelism (BENCHMARKS.md, "A burst of messages").
+FLINK_SETTINGS = {
+    "python.fn-execution.bundle.size": "1",
+    "python.fn-execution.arrow.batch.size": "1",
+}
 
 
 @dataclass
@@ -41,6 +50,7 @@ class Summary:
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     pipeline_s: float = 0.0  # from the injected event to the last output
+    first_s: float | None = None  # from the injected event to the first output of ours
     ingested: dict[str, int] = field(default_factory=dict)  # store -> documents in MongoDB
     others: int = 0  # outputs of the event for bookings of other data sets on the stack
 
@@ -125,7 +135,7 @@ def _submit(
     say("starting the rebooking job")
     options = {**JOB_OPTIONS, **(options or {})}
     if not sql_client:
-        return rebooking.submit(params, options=options)
+        return rebooking.submit(params, options=options, table_options=FLINK_SETTINGS)
     from flink_rag.jobs import sql_client as client
 
     say("submitting it with sql-client.sh to the session cluster")
@@ -184,6 +194,8 @@ def _cancel_and_collect(
                 return  # a passenger of other data on the stack
             if value is None and event_id not in key and key not in booked:
                 return
+            if summary.first_s is None:
+                summary.first_s = time.monotonic() - injected
             _print_output(topic, key, value, event_id)
             if value is None:
                 answered.discard(key)
@@ -376,8 +388,9 @@ def run(args: argparse.Namespace) -> int:
     _say(
         f"summary: {summary.affected} affected passengers on {summary.flight_id}: "
         f"{summary.grounded} grounded recommendations, {summary.dead_lettered} dead-lettered "
-        f"{summary.dead_letter_reasons or ''}; pipeline {summary.pipeline_s:.1f} s after the "
-        f"cancellation, {summary.elapsed_s:.1f} s after setup, {time.monotonic() - t0:.1f} s total"
+        f"{summary.dead_letter_reasons or ''}; first answer {summary.first_s or 0:.1f} s and last "
+        f"{summary.pipeline_s:.1f} s after the cancellation, {summary.elapsed_s:.1f} s after "
+        f"setup, {time.monotonic() - t0:.1f} s total"
     )
     for problem in summary.not_grounded:
         _say(f"NOT GROUNDED {problem}")
