@@ -84,16 +84,23 @@ def test_citations_are_passages_of_the_prompt_and_provenance_names_them(udf_env,
     )
     got = collect(
         t_env,
-        "SELECT id, hits, prompt, SHA256(prompt), c.text, c.error, c.provenance, j.text, j.error "
+        "SELECT id, hits, prompt, SHA256(prompt), c.text, c.error, c.provenance, j.text, j.error, "
+        # The check a job can write in SQL: no citation outside the provenance's ids.
+        "  CARDINALITY(ARRAY_EXCEPT("
+        "    JSON_QUERY(c.text, '$.citations' RETURNING ARRAY<STRING>),"
+        "    JSON_QUERY(c.provenance, '$.ids' RETURNING ARRAY<STRING>))) "
         "FROM (SELECT id, hits, prompt, "
         f"  LLM_COMPLETE_CITED(prompt, 'Answer in JSON.', '{SCHEMA}', hits) AS c, "
-        f"  LLM_COMPLETE_JSON(prompt, 'Answer in JSON.', '{SCHEMA}', hits) AS j "
+        # Several lookups' hits in one argument: a JSON array of VECTOR_LOOKUP_JSON results.
+        f"  LLM_COMPLETE_JSON(prompt, 'Answer in JSON.', '{SCHEMA}', "
+        "    CONCAT('[', hits, ',', '{\"hits\": [], \"error\": null}', ']')) AS j "
         "  FROM prompts)",
     )
 
     print("ROWS", json.dumps(got, indent=1))
     assert sorted(r[0] for r in got) == [0, 1, 2]
-    for row_id, hits, prompt, sha, text, error, provenance, json_text, json_error in got:
+    for row_id, hits, prompt, sha, text, error, provenance, json_text, json_error, stray in got:
+        assert stray == 0
         retrieved = [h["id"] for h in json.loads(hits)["hits"]]
         in_prompt = [i for i in retrieved if f"\n[{i}] " in prompt]
         assert error is None and json_error is None, (row_id, error, json_error, text)
