@@ -134,6 +134,27 @@ def test_an_answer_with_a_bad_citation_is_never_cached(tmp_path):
     assert len(sdk.bodies) == 2  # asked again: the invalid answer was not kept
 
 
+def test_a_cached_answer_carries_the_provenance_of_its_own_row(tmp_path):
+    text = prompt()
+    sdk = FakeSdk(answers={text: '{"flight": "UA3", "citations": ["UA3"]}'})
+    cache = ResponseCache(str(tmp_path))
+    records = []
+    for _ in range(2):
+        with client(sdk, cache=cache, model="m2", structured_output="json_object") as chat:
+            (done,) = chat.complete_many([_request(text, SCHEMA, CONTEXT)])
+        assert done.error is None
+        records.append(json.loads(done.provenance))
+    assert len(sdk.bodies) == 1  # the second answer came from the cache
+    assert records[0] == records[1] and records[1]["ids"] == ["UA2", "UA3", "pol-7"]
+
+
+@pytest.mark.parametrize("value", [False, "yes", 1, None])
+def test_x_citations_takes_only_true(value):
+    schema = {"type": "object", "properties": {"c": {"x-citations": value}}}
+    with pytest.raises(InputError, match="value true"):
+        expand_citations(schema, ["a"])
+
+
 def test_without_context_a_json_call_is_what_it_was():
     sdk = FakeSdk(answers={"q": '{"a": 1}'})
     with client(sdk, structured_output="json_object") as chat:
