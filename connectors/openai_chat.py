@@ -254,7 +254,7 @@ class ChatClient:
     def _complete_checked(
         self, request: ChatRequest, schema: dict[str, Any] | None, cites: CitationPlan | None
     ) -> Completion:
-
+        """The answer from the cache or a call, with the citation check before caching."""
         key = self._cache_key(request, schema)
         cached = self._cache.get(key) if self._cache is not None else None
         if isinstance(cached, dict) and isinstance(cached.get("text"), str):
