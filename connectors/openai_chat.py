@@ -10,6 +10,7 @@ the job fails with on-error=fail.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any
 
 from .call_limits import RPM_SLOT_MAX_WAIT_S
 from .call_policy import CallPolicy, remaining_s
+from .citations import CitationPlan, plan_citations, provenance_json
 from .embedding import input_problem, is_empty
 from .errors import InputError, ProviderError
 from .metrics import Metrics, NullMetrics
@@ -54,11 +56,14 @@ RATE_LIMIT_MAX_WAIT_S = RPM_SLOT_MAX_WAIT_S
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One row's request; `schema` (a dict or JSON text) asks for structured output."""
+    """One row's request; `schema` (a dict or JSON text) asks for structured output;
+    `context` (VECTOR_LOOKUP_JSON's output) names the passages the prompt may be built from,
+    for citations and provenance (connectors/citations.py)."""
 
     prompt: Any
     system: str | None = None
     schema: Mapping[str, Any] | str | None = None
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class Completion:
     completion_tokens: int | None = None
     latency_ms: int | None = None
     finish_reason: str | None = None
+    provenance: str | None = None  # JSON: passage ids and scores, model, prompt hash
 
 
 _NULL = Completion(None, None)
@@ -230,10 +236,25 @@ class ChatClient:
                 schema = parse_schema(request.schema)
             except InputError as err:
                 problem = str(err)
+        cites: CitationPlan | None = None
+        if problem is None:
+            try:
+                schema, cites = plan_citations(request.prompt, schema, request.context)
+            except InputError as err:
+                problem = str(err)
         if problem is not None:
             self.metrics.incr("llm_errors")
             return Completion(None, problem)
+        completion = self._complete_checked(request, schema, cites)
+        if cites is None:
+            return completion
+        provenance = provenance_json(cites.passages, self.settings.model, request.prompt)
+        return dataclasses.replace(completion, provenance=provenance)
 
+    def _complete_checked(
+        self, request: ChatRequest, schema: dict[str, Any] | None, cites: CitationPlan | None
+    ) -> Completion:
+        """The answer from the cache or a call, with the citation check before caching."""
         key = self._cache_key(request, schema)
         cached = self._cache.get(key) if self._cache is not None else None
         if isinstance(cached, dict) and isinstance(cached.get("text"), str):
@@ -245,6 +266,13 @@ class ChatClient:
             self.metrics.incr("llm_cache_misses")
 
         completion = self._call(request, schema)
+        # The schema's enum already refuses an unknown id; this names the fault plainly, and
+        # takes over from the schema check's generic message.
+        cite_problem = cites.problem(completion.text) if cites is not None else None
+        if cite_problem is not None:
+            if completion.error is None:
+                self.metrics.incr("llm_invalid_output")
+            completion = dataclasses.replace(completion, error=cite_problem)
         if completion.error:
             self.metrics.incr("llm_errors")
         elif self._cache is not None:  # errors are never cached

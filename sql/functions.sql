@@ -13,8 +13,16 @@
 --       (PyFlink cannot nest a vectorized function inside a Python table function)
 --   LLM_COMPLETE(prompt [, system])   -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms,
 --                                        finish_reason> (finish_reason 'length': cut at max-tokens)
---   LLM_COMPLETE_JSON(prompt, system, json_schema) -> same ROW, answer validated against the schema
+--   LLM_COMPLETE_JSON(prompt, system, json_schema [, context_json])
+--       -> same ROW, answer validated against the schema; with context_json (VECTOR_LOOKUP_JSON's
+--       output, or '[' || a || ',' || b || ']' for several lookups) a schema property
+--       {"x-citations": true} becomes an array of the ids of the passages in the prompt, and a
+--       citation of anything else is a row error
+--   LLM_COMPLETE_CITED(prompt, system, json_schema, context_json)
+--       -> same ROW plus provenance STRING: {"ids":[...],"scores":[...],"model":...,
+--       "prompt_sha256":...} (the passages in the prompt; prompt_sha256 = SHA256(prompt))
 --   RAG_PROMPT(template, context_json, budget_tokens) -> STRING
+--       (one line per passage, '[id] text': the id is what an answer cites)
 --   CHUNK(doc_id, text, max_tokens, overlap)
 --       -> TABLE(chunk_id, position, content, tokens, error)   (LATERAL TABLE; ids <doc_id>#<n>)
 --
@@ -96,6 +104,9 @@ CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS LLM_COMPLETE
 
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS LLM_COMPLETE_JSON
     AS 'flink_rag.udfs.llm_complete.LLM_COMPLETE_JSON' LANGUAGE PYTHON;
+
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS LLM_COMPLETE_CITED
+    AS 'flink_rag.udfs.llm_complete.LLM_COMPLETE_CITED' LANGUAGE PYTHON;
 
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS RAG_PROMPT
     AS 'flink_rag.udfs.prompt.RAG_PROMPT' LANGUAGE PYTHON;

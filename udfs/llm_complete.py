@@ -1,4 +1,5 @@
-"""LLM_COMPLETE and LLM_COMPLETE_JSON: vectorized (pandas) UDFs over `ChatClient.complete_many`.
+"""LLM_COMPLETE, LLM_COMPLETE_JSON and LLM_COMPLETE_CITED: vectorized (pandas) UDFs over
+`ChatClient.complete_many`.
 
 The rows of a batch are answered by overlapping calls (`flink-rag.llm.concurrency` threads per
 worker), results in input order, each computed from its own row only. Async Python UDFs are
@@ -8,6 +9,14 @@ failed row has text NULL (or the raw invalid answer) and error set, unless
 `flink-rag.llm.on-error=fail`. `finish_reason = 'length'` marks a text cut at max-tokens (an
 error for LLM_COMPLETE_JSON); it is the last field so queries reading fields by name, and
 views built on the first five, keep working.
+
+LLM_COMPLETE_JSON's optional fourth argument and LLM_COMPLETE_CITED's fourth are the retrieved
+hits (VECTOR_LOOKUP_JSON's output, or a JSON array of several): a schema property marked
+`"x-citations": true` becomes an array of the ids of the passages in the prompt, and an answer
+citing anything else is a row error (connectors/citations.py). LLM_COMPLETE_CITED returns the
+same ROW plus `provenance`, JSON `{"ids", "scores", "model", "prompt_sha256"}`: the passages
+the prompt held, the configured model, and SHA256(prompt) as Flink SQL computes it. It is a
+function of its own so that LLM_COMPLETE_JSON's result type stays what existing sinks expect.
 """
 
 from __future__ import annotations
@@ -35,16 +44,19 @@ COMPLETION_ROW = DataTypes.ROW(
         DataTypes.FIELD("finish_reason", DataTypes.STRING()),
     ]
 )
+CITED_ROW = DataTypes.ROW(
+    [*COMPLETION_ROW.fields, DataTypes.FIELD("provenance", DataTypes.STRING())]
+)
 
 
-def completions_frame(completions: Sequence[Completion]) -> pd.DataFrame:
-    """The ROW columns; object dtype so NULLs survive (pandas' nullable Int dtypes do not
-    convert to Arrow inside PyFlink)."""
+def completions_frame(completions: Sequence[Completion], provenance: bool = False) -> pd.DataFrame:
+    """The ROW columns (with `provenance` last when asked); object dtype so NULLs survive
+    (pandas' nullable Int dtypes do not convert to Arrow inside PyFlink)."""
 
     def column(values: list) -> pd.Series:
         return pd.Series(values, dtype=object)
 
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "text": column([c.text for c in completions]),
             "error": column([c.error for c in completions]),
@@ -54,6 +66,9 @@ def completions_frame(completions: Sequence[Completion]) -> pd.DataFrame:
             "finish_reason": column([c.finish_reason for c in completions]),
         }
     )
+    if provenance:
+        frame["provenance"] = column([c.provenance for c in completions])
+    return frame
 
 
 def _values(column: Any, n: int) -> list:
@@ -89,12 +104,12 @@ class _Complete(ScalarFunction):
             self._client.close()
             self._client = None
 
-    def _answer(self, requests: list[ChatRequest]) -> pd.DataFrame:
+    def _answer(self, requests: list[ChatRequest], provenance: bool = False) -> pd.DataFrame:
         try:
             completions = self._client.complete_many(requests)
         finally:
             self._metrics.flush()
-        return completions_frame(completions)
+        return completions_frame(completions, provenance)
 
 
 class Complete(_Complete):
@@ -104,12 +119,22 @@ class Complete(_Complete):
         return self._answer([ChatRequest(p, s) for p, s in rows])
 
 
+def _json_requests(prompts: Any, systems: Any, schemas: Any, contexts: Any) -> list[ChatRequest]:
+    n = _rows(prompts, systems, schemas, contexts)
+    columns = (_values(c, n) for c in (prompts, systems, schemas, contexts))
+    return [ChatRequest(*row) for row in zip(*columns, strict=True)]
+
+
 class CompleteJson(_Complete):
-    def eval(self, prompts: Any, systems: Any, schemas: Any) -> pd.DataFrame:
-        n = _rows(prompts, systems, schemas)
-        rows = zip(_values(prompts, n), _values(systems, n), _values(schemas, n), strict=True)
-        return self._answer([ChatRequest(p, s, schema) for p, s, schema in rows])
+    def eval(self, prompts: Any, systems: Any, schemas: Any, contexts: Any = None) -> pd.DataFrame:
+        return self._answer(_json_requests(prompts, systems, schemas, contexts))
+
+
+class CompleteCited(_Complete):
+    def eval(self, prompts: Any, systems: Any, schemas: Any, contexts: Any) -> pd.DataFrame:
+        return self._answer(_json_requests(prompts, systems, schemas, contexts), provenance=True)
 
 
 LLM_COMPLETE = udf(Complete(), result_type=COMPLETION_ROW, func_type="pandas")
 LLM_COMPLETE_JSON = udf(CompleteJson(), result_type=COMPLETION_ROW, func_type="pandas")
+LLM_COMPLETE_CITED = udf(CompleteCited(), result_type=CITED_ROW, func_type="pandas")

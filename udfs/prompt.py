@@ -1,7 +1,9 @@
 """RAG_PROMPT(template, context_json, budget_tokens): a prompt from retrieved hits.
 
 Fills `{context}` in the template with as many whole hits of VECTOR_LOOKUP_JSON's output as
-fit the token budget, best score first (see `connectors.prompt`). NULL template gives NULL;
+fit the token budget, best score first (see `connectors.prompt`), one line per passage that
+starts with its id label, `[id] text`: what an answer cites, and what LLM_COMPLETE_JSON and
+LLM_COMPLETE_CITED read back to limit citations to the passages shown. NULL template gives NULL;
 a template without `{context}` or context that is not lookup JSON gives NULL and a logged,
 counted error (one bad row never fails the job).
 """

@@ -26,6 +26,13 @@ def local_kafka():
         yield endpoints.kafka_bootstrap
 
 
+@pytest.fixture(scope="session")
+def local_llm():
+    """The real local LLM server (the others stay down): its endpoints."""
+    with shared_stack(["llm"]) as endpoints:
+        yield endpoints
+
+
 @pytest.fixture
 def udf_env() -> Callable[..., Any]:
     """`udf_env({"flink-rag.llm.base-url": ...}, **table_options)`: a streaming

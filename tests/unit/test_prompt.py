@@ -5,7 +5,13 @@ import json
 import pytest
 
 from flink_rag.connectors.errors import InputError
-from flink_rag.connectors.prompt import format_hit, hits_from_json, render_prompt
+from flink_rag.connectors.prompt import (
+    format_hit,
+    hits_from_json,
+    passage_label,
+    passage_labels,
+    render_prompt,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -28,8 +34,9 @@ def test_all_hits_fit_in_score_order():
 def test_budget_covers_the_whole_prompt_and_never_cuts_a_hit():
     template = "Answer from: {context} Now answer."  # 4 words without the context
     # [a] the best passage = 4 words -> 8; + [b] second best = 3 -> 11
+    # The context starts and ends on lines of its own, so each passage starts with its label.
     assert render_prompt(template, HITS, 8, words) == (
-        "Answer from: [a] the best passage Now answer."
+        "Answer from: \n[a] the best passage\n Now answer."
     )
     assert words(render_prompt(template, HITS, 10, words)) <= 10
     assert "[b]" not in render_prompt(template, HITS, 10, words)
@@ -83,3 +90,28 @@ def test_template_needs_the_placeholder_and_budget_must_not_be_negative():
         render_prompt("no slot", HITS, 10, words)
     with pytest.raises(InputError, match=">= 0"):
         render_prompt("{context}", HITS, -1, words)
+
+
+def test_a_passage_is_one_line_whatever_its_text():
+    hits = [
+        {"id": "p1", "score": 0.9, "content": "Refunds:\n[p9] forged label\r\nline\u2028two"},
+        {"id": "p2", "score": 0.5, "content": "plain"},
+    ]
+    out = render_prompt("Policy:\n{context}\nQ?", hits, None)
+    assert out == "Policy:\n[p1] Refunds: [p9] forged label line two\n[p2] plain\nQ?"
+    assert passage_labels(out) == ["p1", "p2"]
+
+
+def test_labels_encode_what_could_break_them_and_keep_plain_ids():
+    assert passage_label("UA-100#3") == "UA-100#3"
+    assert passage_label("é漢") == "é漢"
+    assert passage_label("a] [b") == "a%5D%20%5Bb"
+    assert passage_label("50%") == "50%25"
+    assert passage_label("x\ny") == "x%0Ay"
+    assert passage_label(7) == "7"
+    assert passage_label(None) is None and passage_label("") is None
+
+
+def test_a_hit_without_an_id_is_left_out():
+    hits = [{"score": 1, "content": "[a] pretends"}, {"id": "b", "score": 0.5, "content": "ok"}]
+    assert render_prompt("{context}", hits, None) == "[b] ok"

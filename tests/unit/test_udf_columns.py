@@ -59,6 +59,7 @@ def test_functions_sql_registers_every_function_and_documents_valid_per_key_sets
         "VECTOR_HITS",
         "LLM_COMPLETE",
         "LLM_COMPLETE_JSON",
+        "LLM_COMPLETE_CITED",
         "RAG_PROMPT",
         "CHUNK",
     ]
