@@ -32,19 +32,11 @@ CREATE TEMPORARY TABLE docs_raw WITH ('topic' = '${DOCS_TOPIC}') LIKE kafka_reco
 
 CREATE TEMPORARY TABLE docs_vectors (
     chunk_id STRING,
-    content STRING,
-    embedding ARRAY<FLOAT>,
     doc_id STRING,
     title STRING,
     category STRING,
-    embed_error STRING,
-    `topic` STRING METADATA,
     PRIMARY KEY (chunk_id) NOT ENFORCED
-) WITH (
-    'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',  -- chosen per row by `topic`
-    'value.fields-include' = 'EXCEPT_KEY',
-    'value.json.encode.ignore-null-fields' = 'true'
-) LIKE kafka_upsert_json;
+) WITH ('topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}') LIKE kafka_vectors;
 
 CREATE TEMPORARY VIEW docs_embedded AS
 SELECT
@@ -67,7 +59,9 @@ FROM (
             AS c(chunk_id, `position`, content, tokens, error)
 );
 
-INSERT INTO docs_vectors
+INSERT INTO docs_vectors (
+    chunk_id, content, embedding, doc_id, title, category, embed_error, `topic`
+)
 SELECT
     chunk_id,
     content,

@@ -60,8 +60,6 @@ CREATE TEMPORARY TABLE flight_inventory_raw WITH ('topic' = '${FLIGHT_TOPIC}') L
 
 CREATE TEMPORARY TABLE flights_vectors (
     flight_id STRING,
-    content STRING,
-    embedding ARRAY<FLOAT>,
     flight_number STRING,
     origin STRING,
     destination STRING,
@@ -73,14 +71,11 @@ CREATE TEMPORARY TABLE flights_vectors (
     seats_economy INT,
     seats_premium INT,
     seats_business INT,
-    embed_error STRING,
-    `topic` STRING METADATA,
     PRIMARY KEY (flight_id) NOT ENFORCED
 ) WITH (
-    -- The delivery topic is the row's `topic` metadata: one of these two.
     'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',
-    'value.json.encode.ignore-null-fields' = 'true'  -- all fields: checks read flight_id too
-) LIKE kafka_upsert_json;
+    'value.fields-include' = 'ALL'  -- flight_id stays in the document: checks read it
+) LIKE kafka_vectors;
 
 CREATE TEMPORARY VIEW flight_seats AS
 SELECT
@@ -152,7 +147,11 @@ FROM (
     FROM flight_docs
 );
 
-INSERT INTO flights_vectors
+INSERT INTO flights_vectors (
+    flight_id, content, embedding, flight_number, origin, destination, departure_time,
+    arrival_time, departure_ts, seats_left, cabins, seats_economy, seats_premium,
+    seats_business, embed_error, `topic`
+)
 SELECT
     flight_id,
     content,

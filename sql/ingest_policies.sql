@@ -52,21 +52,13 @@ CREATE TEMPORARY TABLE policy_sections_raw WITH ('topic' = '${POLICY_TOPIC}') LI
 
 CREATE TEMPORARY TABLE policies_vectors (
     chunk_id STRING,
-    content STRING,
-    embedding ARRAY<FLOAT>,
     doc_id STRING,
     title STRING,
     section STRING,
     section_id STRING,
     `position` INT,
-    embed_error STRING,
-    `topic` STRING METADATA,
     PRIMARY KEY (chunk_id) NOT ENFORCED
-) WITH (
-    'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',  -- chosen per row by `topic`
-    'value.fields-include' = 'EXCEPT_KEY',
-    'value.json.encode.ignore-null-fields' = 'true'
-) LIKE kafka_upsert_json;
+) WITH ('topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}') LIKE kafka_vectors;
 
 CREATE TEMPORARY VIEW policy_chunks AS
 SELECT
@@ -95,7 +87,10 @@ FROM (
     FROM policy_chunks
 );
 
-INSERT INTO policies_vectors
+INSERT INTO policies_vectors (
+    chunk_id, content, embedding, doc_id, title, section, section_id, `position`, embed_error,
+    `topic`
+)
 SELECT
     chunk_id,
     content,

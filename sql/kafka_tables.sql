@@ -1,7 +1,7 @@
--- The two Kafka table shapes of the pipelines, written once. Never read or written
+-- The Kafka table shapes of the pipelines, written once. Never read or written
 -- themselves: each pipeline table is `CREATE TEMPORARY TABLE t (...) WITH ('topic' = ...)
--- LIKE <shape> (INCLUDING ALL OVERWRITING OPTIONS)`, stating only its columns, its topic and
--- what differs. Run before a pipeline file (`sql-client.sh -i functions.sql -i
+-- LIKE <shape>` (LIKE's default, INCLUDING ALL OVERWRITING OPTIONS), stating only its columns,
+-- its topic and what differs. Run before a pipeline file (`sql-client.sh -i functions.sql -i
 -- kafka_tables.sql -f rebooking.sql`; `flink-rag sql-script` puts all three in one script).
 -- IF NOT EXISTS: several pipelines may share one session (one job for both ingestions).
 -- Placeholder: ${KAFKA_BOOTSTRAP_SERVERS}.
@@ -32,3 +32,17 @@ WITH (
     'value.fields-include' = 'ALL',
     'value.json.ignore-parse-errors' = 'true'
 );
+
+-- A store's vector records, read by its MongoDB sink connector: the text, its vector (or why
+-- there is none) and the store's own fields, which a derived table adds after these (its
+-- INSERT names its columns). Each row's writable `topic` metadata picks `<store>_vectors` or
+-- its dead-letter topic (both named in 'topic'), so EMBED runs once per row; null fields are
+-- left out of the document.
+CREATE TEMPORARY TABLE IF NOT EXISTS kafka_vectors (
+    content STRING,
+    embedding ARRAY<FLOAT>,
+    embed_error STRING,
+    `topic` STRING METADATA
+)
+WITH ('value.fields-include' = 'EXCEPT_KEY', 'value.json.encode.ignore-null-fields' = 'true')
+LIKE kafka_upsert_json;

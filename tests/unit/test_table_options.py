@@ -97,4 +97,5 @@ def test_each_pipeline_derives_its_kafka_tables_from_the_shapes(name):
     for own in ("'connector'", "'properties.bootstrap.servers'", "'key.format'", "'format'"):
         assert own not in text, (name, own)
     creates = text.count("CREATE TEMPORARY TABLE")
-    assert creates == text.count("LIKE kafka_records") + text.count("LIKE kafka_upsert_json")
+    shapes = ("LIKE kafka_records", "LIKE kafka_upsert_json", "LIKE kafka_vectors")
+    assert creates == sum(text.count(shape) for shape in shapes)
