@@ -19,17 +19,20 @@ pytestmark = pytest.mark.flink
 CABINS = ("economy", "premium", "business")  # the cabins the SQL's seat lookup knows
 AIRPORTS = st.sampled_from(["FRA", "LHR", "JFK"])
 IDS = st.sampled_from(["F1", "F2", "F3", "F4"])
+TRIPS = st.fixed_dictionaries(
+    {
+        "origin": AIRPORTS,
+        "destination": AIRPORTS,
+        "departure_ts": st.integers(0, 5),
+        "cabin": st.sampled_from(CABINS),
+    }
+)
 
 
 @st.composite
 def cases(draw):
     """Mostly answers that pass the earlier rules, so that every later rule gets exercised."""
-    trip = {
-        "origin": draw(AIRPORTS),
-        "destination": draw(AIRPORTS),
-        "departure_ts": draw(st.integers(0, 5)),
-        "cabin": draw(st.sampled_from(CABINS)),
-    }
+    trip = draw(TRIPS)
 
     def usually(value):
         return st.one_of(st.just(value), st.just(value), st.just(value), st.none(), AIRPORTS)
@@ -122,12 +125,7 @@ SEATS = st.one_of(st.none(), st.integers(-1, 2), st.integers(1, 3))
 
 @st.composite
 def trips_and_flights(draw):
-    trip = {
-        "origin": draw(AIRPORTS),
-        "destination": draw(AIRPORTS),
-        "departure_ts": draw(st.integers(0, 5)),
-        "cabin": draw(st.sampled_from(CABINS)),
-    }
+    trip = draw(TRIPS)
     flight = {
         "origin": draw(st.one_of(st.just(trip["origin"]), AIRPORTS)),
         "destination": draw(st.one_of(st.just(trip["destination"]), AIRPORTS)),
