@@ -1,7 +1,7 @@
 """`flink-rag sql-script`: a bundled pipeline as one script for the stock `sql-client.sh -f`.
 
-The SQL files keep `${NAME}` placeholders for addresses (Kafka bootstrap servers, topics,
-consumer group); the SQL client has no such substitution, so a deployment renders the script
+The SQL files keep `${NAME}` placeholders for addresses (Kafka bootstrap servers, topics);
+the SQL client has no such substitution, so a deployment renders the script
 where it runs, from the installed package (docker/compose.yaml and deploy/k8s/ do):
 
     flink-rag sql-script rebooking --bootstrap kafka:29092 -o /tmp/rebooking.sql
@@ -10,7 +10,9 @@ where it runs, from the installed package (docker/compose.yaml and deploy/k8s/ d
 
 The script registers the functions (functions.sql) and then runs the pipeline; `--option
 flink-rag.<section>.<key>=<value>` adds job parameters, `--topic NAME=topic` renames a topic
-placeholder of the file. Secrets are never options.
+placeholder of the file. `--group-id` / `--events-startup-mode` (rebooking) override the
+event source's group and start as dynamic table options; without them the script is the
+file as shipped. Secrets are never options.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from pathlib import Path
 
 from flink_rag.connectors.errors import FlinkRagError
 
-DEFAULT_GROUP_ID = "flink-rag-rebooking"
 DOCS_STORE = "docs"  # the collection ingest_documents.sql declares its options for
 
 
-def _rebooking(bootstrap: str, group_id: str, events_startup_mode: str) -> tuple[str, dict]:
+def _rebooking(
+    bootstrap: str, group_id: str | None, events_startup_mode: str | None
+) -> tuple[str, dict]:
     from flink_rag.airline import rebooking
 
     params = rebooking.sql_params(
@@ -36,8 +39,10 @@ def _rebooking(bootstrap: str, group_id: str, events_startup_mode: str) -> tuple
     return rebooking.SQL_FILE, params
 
 
-def _ingest(store: str) -> Callable[[str, str, str], tuple[str, dict]]:
-    def params(bootstrap: str, group_id: str, events_startup_mode: str) -> tuple[str, dict]:
+def _ingest(store: str) -> Callable[[str, str | None, str | None], tuple[str, dict]]:
+    def params(
+        bootstrap: str, group_id: str | None, events_startup_mode: str | None
+    ) -> tuple[str, dict]:
         from flink_rag.airline import ingestion
 
         return ingestion.STORES[store][0], ingestion.sql_params(store, bootstrap)
@@ -45,7 +50,9 @@ def _ingest(store: str) -> Callable[[str, str, str], tuple[str, dict]]:
     return params
 
 
-def _ingest_documents(bootstrap: str, group_id: str, events_startup_mode: str) -> tuple[str, dict]:
+def _ingest_documents(
+    bootstrap: str, group_id: str | None, events_startup_mode: str | None
+) -> tuple[str, dict]:
     from flink_rag.stores.sink import vectors_topic
 
     vectors = vectors_topic(DOCS_STORE)
@@ -58,7 +65,7 @@ def _ingest_documents(bootstrap: str, group_id: str, events_startup_mode: str) -
 
 
 # pipeline -> its SQL file and placeholder values (bootstrap, group id, events startup mode)
-PIPELINES: dict[str, Callable[[str, str, str], tuple[str, dict]]] = {
+PIPELINES: dict[str, Callable[[str, str | None, str | None], tuple[str, dict]]] = {
     "rebooking": _rebooking,
     "ingest-policies": _ingest("policies"),
     "ingest-flights": _ingest("flights"),
@@ -70,8 +77,8 @@ def render(
     pipeline: str,
     bootstrap: str,
     *,
-    group_id: str = DEFAULT_GROUP_ID,
-    events_startup_mode: str = "group-offsets",
+    group_id: str | None = None,
+    events_startup_mode: str | None = None,
     options: dict[str, str] | None = None,
     job_name: str = "",
     topics: dict[str, str] | None = None,
@@ -117,12 +124,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
         help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)",
     )
-    parser.add_argument("--group-id", default=DEFAULT_GROUP_ID, help="Kafka consumer group")
+    parser.add_argument(
+        "--group-id",
+        help="the event source's Kafka consumer group (rebooking; default: the file's, "
+        "flink-rag-rebooking): a second deployment on the same topic needs its own",
+    )
     parser.add_argument(
         "--events-startup-mode",
-        default="group-offsets",
         choices=("group-offsets", "earliest-offset", "latest-offset"),
-        help="where the event source starts when its group has no offsets",
+        help="where the event source starts (rebooking; default: the file's, group-offsets, "
+        "from the earliest offset when the group has none)",
     )
     parser.add_argument("--job-name", default="", help="pipeline.name of the job")
     parser.add_argument(

@@ -1,7 +1,13 @@
 """The SQL files of flink_rag.sql: load, fill `${NAME}` placeholders, split into statements.
 
 The SQL files are the source of truth for the pipeline; Python only substitutes
-addresses (Kafka bootstrap, topic names) and runs the statements in order.
+addresses (Kafka bootstrap, topic names) and runs the statements in order. A pipeline file
+derives its Kafka tables from the shapes of kafka_tables.sql, whose statements come first.
+
+Per-run table options (a consumer group, where a source starts) are no placeholders: a runner
+passes them as `params[TABLE_OPTIONS] = {table: {option: value}}` and every query that reads
+the table gets Flink's dynamic table options hint (`FROM t /*+ OPTIONS(...) */`). The file
+stays what the stock SQL client runs; its own options are the defaults a hint overrides.
 """
 
 from __future__ import annotations
@@ -12,6 +18,12 @@ from importlib import resources
 
 from ..connectors.errors import ConfigError
 
+FUNCTIONS = "functions.sql"
+SHAPES = "kafka_tables.sql"
+TABLE_OPTIONS = "table-options"  # lower case: never a placeholder name
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OPTION_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 _STATEMENT_SET = re.compile(r"(EXECUTE|BEGIN)\s+STATEMENT\s+SET\b", re.IGNORECASE)
 _END = re.compile(r"\bEND$", re.IGNORECASE)
@@ -89,7 +101,52 @@ def parse_set(statement: str) -> tuple[str, str] | None:
 
 
 def statements(name: str, params: Mapping[str, object]) -> list[str]:
-    return split_statements(render(read(name), params))
+    """The statements of `name` as a runner executes them: a pipeline file after the table
+    shapes it derives from, with the per-run table options of `params` (see the module)."""
+    shapes = [] if name in (FUNCTIONS, SHAPES) else split_statements(render(read(SHAPES), params))
+    parts = [*shapes, *split_statements(render(read(name), params))]
+    options = params.get(TABLE_OPTIONS)
+    if not options:
+        return parts
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"{TABLE_OPTIONS} must map table names to options, got {options!r}")
+    return with_table_options(parts, options)
+
+
+def with_table_options(
+    statements: list[str], options: Mapping[str, Mapping[str, object]]
+) -> list[str]:
+    """Add `/*+ OPTIONS(...) */` after every `FROM table` / `JOIN table` outside string
+    literals. A table that no statement reads is an error: the options would be lost."""
+    out = list(statements)
+    for table, table_options in options.items():
+        hint = _hint(table, table_options)
+        read_at = re.compile(rf"\b(?:FROM|JOIN)\s+{table}\b(?!\s*/\*\+)", re.IGNORECASE)
+        found = 0
+        for i, statement in enumerate(out):
+            pieces = _LITERAL.split(statement)  # odd indices are string literals
+            for j in range(0, len(pieces), 2):
+                pieces[j], n = read_at.subn(lambda m, h=hint: f"{m.group(0)} {h}", pieces[j])
+                found += n
+            out[i] = "".join(pieces)
+        if not found:
+            raise ConfigError(
+                f"no statement reads table {table!r}, so its options would be lost; "
+                "name a table the file reads FROM (e.g. flight_events_raw)"
+            )
+    return out
+
+
+def _hint(table: str, options: Mapping[str, object]) -> str:
+    if not _IDENTIFIER.match(table):
+        raise ConfigError(f"table name {table!r} is not a plain SQL identifier")
+    if not options:
+        raise ConfigError(f"no options given for table {table!r}")
+    bad = [k for k in options if not _OPTION_KEY.match(k)]
+    if bad:
+        raise ConfigError(f"table option keys {bad!r} are not Flink option names")
+    pairs = ", ".join(f"'{k}' = '{quote(str(v))}'" for k, v in options.items())
+    return f"/*+ OPTIONS({pairs}) */"
 
 
 def for_sql_client(parts: list[str], options: Mapping[str, str] | None = None) -> str:

@@ -3,8 +3,9 @@
 -- -> MongoDB collection `docs`. Streaming: inserts, updates and deletes in the source reach
 -- MongoDB within seconds, until the job is cancelled.
 --
--- Placeholders (e.g. `envsubst`): ${KAFKA_BOOTSTRAP_SERVERS}; ${DOCS_TOPIC} (the source,
--- key = doc_id, JSON value {doc_id, title, body, category}, a tombstone deletes the document);
+-- Runs after kafka_tables.sql (the table shapes). Placeholders (e.g. `envsubst`):
+-- ${DOCS_TOPIC} (the source, key = doc_id, JSON value {doc_id, title, body, category}, a
+-- tombstone deletes the document);
 -- ${VECTOR_TOPIC} (docs_vectors, read by the sink connector); ${DEAD_LETTER_TOPIC}
 -- (docs_vectors_dead_letter: chunks that could not be chunked or embedded, with the reason).
 -- Writes one record per chunk, key `<doc_id>#<n>`; a document edited to fewer chunks, or
@@ -24,49 +25,18 @@ CREATE TEMPORARY TABLE docs (
     body STRING,
     category STRING,
     PRIMARY KEY (doc_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${DOCS_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true'
-);
+) WITH ('topic' = '${DOCS_TOPIC}') LIKE kafka_upsert_json;
 
--- The same topic record by record: the upsert table skips a value that is not a JSON object
--- (ignore-parse-errors, else one bad record fails the job); this reader dead-letters it.
-CREATE TEMPORARY TABLE docs_raw (
-    payload STRING,
-    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
-) WITH (
-    'connector' = 'kafka',
-    'topic' = '${DOCS_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = 'earliest-offset',
-    'format' = 'raw'
-);
+-- The same topic record by record: what the upsert table skips as unreadable is dead-lettered.
+CREATE TEMPORARY TABLE docs_raw WITH ('topic' = '${DOCS_TOPIC}') LIKE kafka_records;
 
 CREATE TEMPORARY TABLE docs_vectors (
     chunk_id STRING,
-    content STRING,
-    embedding ARRAY<FLOAT>,
     doc_id STRING,
     title STRING,
     category STRING,
-    embed_error STRING,
-    `topic` STRING METADATA,
     PRIMARY KEY (chunk_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.fields-include' = 'EXCEPT_KEY',
-    'value.json.encode.ignore-null-fields' = 'true'
-);
+) WITH ('topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}') LIKE kafka_vectors;
 
 CREATE TEMPORARY VIEW docs_embedded AS
 SELECT
@@ -89,7 +59,9 @@ FROM (
             AS c(chunk_id, `position`, content, tokens, error)
 );
 
-INSERT INTO docs_vectors
+INSERT INTO docs_vectors (
+    chunk_id, content, embedding, doc_id, title, category, embed_error, `topic`
+)
 SELECT
     chunk_id,
     content,

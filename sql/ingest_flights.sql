@@ -2,10 +2,10 @@
 -- -> one-sentence description -> EMBED -> upsert-kafka topic ${VECTOR_TOPIC}
 -- -> (Kafka Connect MongoDB sink) -> MongoDB collection `flights`.
 --
--- Placeholders: ${KAFKA_BOOTSTRAP_SERVERS}; ${FLIGHT_TOPIC} (compacted source, key =
--- flight_id, one record per flight with seats left per cabin); ${VECTOR_TOPIC} (what the
--- sink connector reads, `flink-rag store sink create --store flights`); ${DEAD_LETTER_TOPIC}
--- (flights that could not be embedded, with the reason).
+-- Runs after kafka_tables.sql (the table shapes). Placeholders: ${FLIGHT_TOPIC} (compacted
+-- source, key = flight_id, one record per flight with seats left per cabin); ${VECTOR_TOPIC}
+-- (what the sink connector reads, `flink-rag store sink create --store flights`);
+-- ${DEAD_LETTER_TOPIC} (flights that could not be embedded, with the reason).
 --
 -- Reads:  ${FLIGHT_TOPIC} as an upsert table: the latest record per flight. Streaming: a
 --         seat change is a new record for the flight and reaches MongoDB within seconds, so
@@ -53,34 +53,13 @@ CREATE TEMPORARY TABLE flight_inventory_src (
     seats_left INT,
     status STRING,
     PRIMARY KEY (flight_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${FLIGHT_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true'
-);
+) WITH ('topic' = '${FLIGHT_TOPIC}') LIKE kafka_upsert_json;
 
--- The same topic record by record: the upsert table skips a value that is not a JSON object
--- (ignore-parse-errors, else one bad record fails the job); this reader dead-letters it.
-CREATE TEMPORARY TABLE flight_inventory_raw (
-    payload STRING,
-    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
-) WITH (
-    'connector' = 'kafka',
-    'topic' = '${FLIGHT_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = 'earliest-offset',
-    'format' = 'raw'
-);
+-- The same topic record by record: what the upsert table skips as unreadable is dead-lettered.
+CREATE TEMPORARY TABLE flight_inventory_raw WITH ('topic' = '${FLIGHT_TOPIC}') LIKE kafka_records;
 
 CREATE TEMPORARY TABLE flights_vectors (
     flight_id STRING,
-    content STRING,
-    embedding ARRAY<FLOAT>,
     flight_number STRING,
     origin STRING,
     destination STRING,
@@ -92,19 +71,11 @@ CREATE TEMPORARY TABLE flights_vectors (
     seats_economy INT,
     seats_premium INT,
     seats_business INT,
-    embed_error STRING,
-    `topic` STRING METADATA,
     PRIMARY KEY (flight_id) NOT ENFORCED
 ) WITH (
-    'connector' = 'upsert-kafka',
     'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    -- flight_id stays in the document too: rebooking checks read it as a field.
-    'value.fields-include' = 'ALL',
-    'value.json.encode.ignore-null-fields' = 'true'
-);
+    'value.fields-include' = 'ALL'  -- flight_id stays in the document: checks read it
+) LIKE kafka_vectors;
 
 CREATE TEMPORARY VIEW flight_seats AS
 SELECT
@@ -176,7 +147,11 @@ FROM (
     FROM flight_docs
 );
 
-INSERT INTO flights_vectors
+INSERT INTO flights_vectors (
+    flight_id, content, embedding, flight_number, origin, destination, departure_time,
+    arrival_time, departure_ts, seats_left, cabins, seats_economy, seats_premium,
+    seats_business, embed_error, `topic`
+)
 SELECT
     flight_id,
     content,

@@ -2,10 +2,10 @@
 -- -> CHUNK -> EMBED -> upsert-kafka topic ${VECTOR_TOPIC} -> (Kafka Connect MongoDB sink)
 -- -> MongoDB collection `policies`.
 --
--- Placeholders: ${KAFKA_BOOTSTRAP_SERVERS}; ${POLICY_TOPIC} (compacted source, key =
--- section_id, value = {section_id, doc_id, title, section, text}); ${VECTOR_TOPIC} (what the
--- sink connector reads, `flink-rag store sink create --store policies`); ${DEAD_LETTER_TOPIC}
--- (chunks that could not be embedded, with the reason).
+-- Runs after kafka_tables.sql (the table shapes). Placeholders: ${POLICY_TOPIC} (compacted
+-- source, key = section_id, value = {section_id, doc_id, title, section, text});
+-- ${VECTOR_TOPIC} (what the sink connector reads, `flink-rag store sink create --store
+-- policies`); ${DEAD_LETTER_TOPIC} (chunks that could not be embedded, with the reason).
 --
 -- Reads:  ${POLICY_TOPIC} as an upsert table: the latest record per section, a tombstone
 --         deletes the section. Streaming: runs until cancelled.
@@ -45,51 +45,20 @@ CREATE TEMPORARY TABLE policy_sections (
     section STRING,
     `text` STRING,
     PRIMARY KEY (section_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${POLICY_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true'
-);
+) WITH ('topic' = '${POLICY_TOPIC}') LIKE kafka_upsert_json;
 
--- The same topic record by record: the upsert table skips a value that is not a JSON object
--- (ignore-parse-errors, else one bad record fails the job); this reader dead-letters it.
-CREATE TEMPORARY TABLE policy_sections_raw (
-    payload STRING,
-    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
-) WITH (
-    'connector' = 'kafka',
-    'topic' = '${POLICY_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = 'earliest-offset',
-    'format' = 'raw'
-);
+-- The same topic record by record: what the upsert table skips as unreadable is dead-lettered.
+CREATE TEMPORARY TABLE policy_sections_raw WITH ('topic' = '${POLICY_TOPIC}') LIKE kafka_records;
 
 CREATE TEMPORARY TABLE policies_vectors (
     chunk_id STRING,
-    content STRING,
-    embedding ARRAY<FLOAT>,
     doc_id STRING,
     title STRING,
     section STRING,
     section_id STRING,
     `position` INT,
-    embed_error STRING,
-    `topic` STRING METADATA,
     PRIMARY KEY (chunk_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka',
-    'topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'key.format' = 'raw',
-    'value.format' = 'json',
-    'value.fields-include' = 'EXCEPT_KEY',
-    'value.json.encode.ignore-null-fields' = 'true'
-);
+) WITH ('topic' = '${VECTOR_TOPIC};${DEAD_LETTER_TOPIC}') LIKE kafka_vectors;
 
 CREATE TEMPORARY VIEW policy_chunks AS
 SELECT
@@ -118,7 +87,10 @@ FROM (
     FROM policy_chunks
 );
 
-INSERT INTO policies_vectors
+INSERT INTO policies_vectors (
+    chunk_id, content, embedding, doc_id, title, section, section_id, `position`, embed_error,
+    `topic`
+)
 SELECT
     chunk_id,
     content,

@@ -1,45 +1,21 @@
 -- Rebooking recommendations for passengers of cancelled or long-delayed flights.
--- Reads:  ${EVENT_TOPIC} (events as raw strings); the compacted CRM and inventory topics
---         ${BOOKING_TOPIC}, ${CUSTOMER_TOPIC}, ${FLIGHT_TOPIC} as upsert tables (current state)
---         and as raw records (one that is not valid JSON, which the upsert tables skip, is
---         dead-lettered); MongoDB `flights` and `policies` through VECTOR_LOOKUP_JSON.
+-- Reads:  ${EVENT_TOPIC} (events); ${BOOKING_TOPIC}, ${CUSTOMER_TOPIC}, ${FLIGHT_TOPIC}
+--         (compacted CRM and inventory) as upsert tables and record by record (a record that
+--         is not JSON is dead-lettered); MongoDB `flights` and `policies` (VECTOR_LOOKUP_JSON).
 -- Writes: ${RECOMMENDATION_TOPIC}, one record per affected passenger (key booking_id), and
---         ${DEAD_LETTER_TOPIC}, one per rejected event, CRM record or passenger: reason,
---         input, error (and the raw answer for LLM failures). Placeholders are addresses,
---         topics, the group and where events start; constants are literals, kept equal to
---         the Python constants by tests/unit/test_sql_constants.py.
--- Once per passenger: regular joins find the passengers (event x flights x bookings x
--- customers) at once, in any arrival order, as a changelog; TO_CHANGELOG + COUNT(*) OVER
--- ... = 1 keep the first version of each (event, passenger), so the model functions read an
--- insert-only stream and run once, for the passenger as the CRM knew them then. The grounded
--- check joins the answer with the inventory at answer time, made insert-only the same way.
--- Not chosen: a temporal join needs the versioned table's key in the condition (bookings
--- are found by flight_id) and holds a lone event until every watermark passes; a lookup
--- join needs a lookup source for the CRM.
--- Dead letters stay: each is insert-only and written once, so a table reader never sees one
--- rewritten or tombstoned, and an ordinary CRM or inventory update writes nothing to either
--- topic. The outer-join reasons wait: `unknown_flight` (the event's first join found no
--- flight; key event@...) and `booking_without_customer` (the passenger's first version had
--- no customer; key customer@<booking>@<event>, never the answer's booking@<booking>@<event>)
--- are written only if no version with the record follows within 30 s (processing-time
--- interval join). A record arriving later still gets the passenger answered; the dead
--- letter remains as the record of the wait.
--- State: event-driven state (duplicate check, the events' join side, first-version
--- filters) expires after 7 d without access (table.exec.state.ttl): a copy of an event
--- within 7 d is a `duplicate_event`, a later one is processed again (the response cache
--- answers it). The joins keep the CRM and inventory sides 3650 d (STATE_TTL hints): one
--- row per key, and a booking unchanged for a while must not be forgotten.
--- Delivery: checkpoints every 10 s; at-least-once sinks with idempotent keys; a replay
--- rewrites the same keys with the cached answers. Not exactly-once: records would show only
--- at checkpoint completion and every consumer would need read_committed.
+--         ${DEAD_LETTER_TOPIC}, one per rejected event, CRM record or passenger (reason,
+--         input, error; the raw answer for LLM failures), each written once, never rewritten.
+-- Runs after functions.sql and kafka_tables.sql; placeholders are topics only, constants are
+-- literals (tests/unit/test_sql_constants.py). Events resume from group flink-rag-rebooking's
+-- offsets (a run that needs another group or start overrides them with dynamic table options).
+-- Once per passenger; event state expires after 7 d without access. Why: docs/REBOOKING.md.
 -- Dead-letter reasons: bad_json, missing_field, unknown_event_type, duplicate_event,
 -- not_disruptive (delay < 180 min), unknown_flight, bad_crm_record, booking_without_customer,
 -- embed_error, lookup_error, no_candidates, prompt_error, llm_error, no_recommendation, and
 -- not grounded: not_a_candidate, unknown_recommended_flight, wrong_route, not_later, no_seat.
 
 SET 'execution.checkpointing.interval' = '10 s';
--- Both sinks read the checked answers: optimise the shared views as one block, so each
--- passenger costs one LLM call and both topics see the same answer.
+-- Both sinks read the checked answers: one optimize block, so one LLM call per passenger.
 SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
 SET 'table.exec.state.ttl' = '7 d';
 SET 'pipeline.global-job-parameters.flink-rag.store.flights.collection' = 'flights';
@@ -49,127 +25,75 @@ SET 'pipeline.global-job-parameters.flink-rag.store.policies.collection' = 'poli
 SET 'pipeline.global-job-parameters.flink-rag.store.policies.filter-fields' = 'doc_id';
 SET 'pipeline.global-job-parameters.flink-rag.store.policies.fields' = 'doc_id,title,section';
 
--- Sources ------------------------------------------------------------------------------
--- One raw reader shape; the others differ only in topic (CREATE TABLE ... LIKE).
-
-CREATE TEMPORARY TABLE bookings_raw (
-    payload STRING,
-    kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-    kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL
-) WITH (
-    'connector' = 'kafka', 'topic' = '${BOOKING_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}', 'properties.auto.offset.reset' = 'earliest',
-    'scan.startup.mode' = 'earliest-offset', 'format' = 'raw'
-);
-
-CREATE TEMPORARY TABLE customers_raw WITH ('topic' = '${CUSTOMER_TOPIC}')
-LIKE bookings_raw (INCLUDING ALL OVERWRITING OPTIONS);
-
-CREATE TEMPORARY TABLE flights_raw WITH ('topic' = '${FLIGHT_TOPIC}')
-LIKE bookings_raw (INCLUDING ALL OVERWRITING OPTIONS);
-
+-- Tables: the shapes of kafka_tables.sql with their own columns and topics ---------------
 CREATE TEMPORARY TABLE flight_events_raw (proc AS PROCTIME()) WITH (
-    'topic' = '${EVENT_TOPIC}',
-    'scan.startup.mode' = '${EVENTS_STARTUP_MODE}',
-    'scan.startup.timestamp-millis' = '${EVENTS_STARTUP_TIMESTAMP}'
-) LIKE bookings_raw (INCLUDING ALL OVERWRITING OPTIONS);
+    'topic' = '${EVENT_TOPIC}', 'scan.startup.mode' = 'group-offsets',
+    'properties.group.id' = 'flink-rag-rebooking'
+) LIKE kafka_records;
+CREATE TEMPORARY TABLE bookings_raw WITH ('topic' = '${BOOKING_TOPIC}') LIKE kafka_records;
+CREATE TEMPORARY TABLE customers_raw WITH ('topic' = '${CUSTOMER_TOPIC}') LIKE kafka_records;
+CREATE TEMPORARY TABLE flights_raw WITH ('topic' = '${FLIGHT_TOPIC}') LIKE kafka_records;
 
--- The upsert tables differ in columns, which LIKE always inherits: each states its own.
--- ignore-parse-errors: a bad record would fail the job; the raw readers dead-letter it.
 CREATE TEMPORARY TABLE bookings (
     booking_id STRING, customer_id STRING, flight_id STRING, origin STRING,
     destination STRING, cabin STRING, fare_class STRING, fare_family STRING,
     special_assistance STRING, status STRING,
     PRIMARY KEY (booking_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka', 'topic' = '${BOOKING_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
-);
+) WITH ('topic' = '${BOOKING_TOPIC}') LIKE kafka_upsert_json;
 
 CREATE TEMPORARY TABLE customers (
     customer_id STRING, name STRING, loyalty_tier STRING,
-    preferences ROW<seat STRING, meal STRING, `language` STRING, contact STRING>,
-    notes STRING,
+    preferences ROW<seat STRING, meal STRING, `language` STRING, contact STRING>, notes STRING,
     PRIMARY KEY (customer_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka', 'topic' = '${CUSTOMER_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
-);
+) WITH ('topic' = '${CUSTOMER_TOPIC}') LIKE kafka_upsert_json;
 
 CREATE TEMPORARY TABLE flights (
     flight_id STRING, origin STRING, destination STRING, departure_time STRING,
     departure_ts BIGINT, long_haul BOOLEAN,
-    cabins ROW<
-        economy ROW<capacity INT, seats_left INT>,
-        premium ROW<capacity INT, seats_left INT>,
-        business ROW<capacity INT, seats_left INT>
-    >,
+    cabins ROW<economy ROW<capacity INT, seats_left INT>,
+        premium ROW<capacity INT, seats_left INT>, business ROW<capacity INT, seats_left INT>>,
     PRIMARY KEY (flight_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka', 'topic' = '${FLIGHT_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}',
-    'properties.group.id' = '${GROUP_ID}', 'key.format' = 'raw', 'value.format' = 'json',
-    'value.json.ignore-parse-errors' = 'true', 'value.fields-include' = 'ALL'
-);
-
--- Sinks --------------------------------------------------------------------------------
+) WITH ('topic' = '${FLIGHT_TOPIC}') LIKE kafka_upsert_json;
 
 CREATE TEMPORARY TABLE rebooking_recommendations (
     booking_id STRING, event_id STRING, customer_id STRING, disrupted_flight_id STRING,
     recommended_flight_id STRING, alternatives ARRAY<STRING>, reason STRING,
     compensation STRING, priority STRING, candidates ARRAY<STRING>,
     PRIMARY KEY (booking_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka', 'topic' = '${RECOMMENDATION_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}', 'key.format' = 'raw',
-    'value.format' = 'json', 'value.fields-include' = 'ALL'
-);
+) WITH ('topic' = '${RECOMMENDATION_TOPIC}') LIKE kafka_upsert_json;
 
 CREATE TEMPORARY TABLE rebooking_dead_letter (
     dead_letter_id STRING, reason STRING, event_id STRING, booking_id STRING,
     input STRING, raw_answer STRING, error STRING,
     PRIMARY KEY (dead_letter_id) NOT ENFORCED
-) WITH (
-    'connector' = 'upsert-kafka', 'topic' = '${DEAD_LETTER_TOPIC}',
-    'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP_SERVERS}', 'key.format' = 'raw',
-    'value.format' = 'json', 'value.fields-include' = 'ALL'
-);
+) WITH ('topic' = '${DEAD_LETTER_TOPIC}') LIKE kafka_upsert_json;
 
 -- Events: parse, validate, number duplicates -------------------------------------------
-
 CREATE TEMPORARY VIEW parsed_events AS
-SELECT
-    CONCAT('event@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING))
-        AS source_ref,
-    payload,
-    JSON_VALUE(payload, '$.event_id') AS event_id,
-    JSON_VALUE(payload, '$.flight_id') AS flight_id,
-    JSON_VALUE(payload, '$.type') AS event_type,
-    JSON_VALUE(payload, '$.reason') AS reason,
-    JSON_VALUE(payload, '$.delay_minutes' RETURNING INT) AS delay_minutes,
-    JSON_VALUE(payload, '$.event_time') AS event_time,
+SELECT *,
     CASE
         WHEN payload IS NULL OR NOT (payload IS JSON OBJECT) THEN 'bad_json'
-        WHEN JSON_VALUE(payload, '$.event_id') IS NULL
-            OR JSON_VALUE(payload, '$.flight_id') IS NULL
-            OR JSON_VALUE(payload, '$.type') IS NULL THEN 'missing_field'
-        WHEN JSON_VALUE(payload, '$.type') NOT IN ('CANCELLATION', 'DELAY')
-            THEN 'unknown_event_type'
-        WHEN JSON_VALUE(payload, '$.type') = 'DELAY'
-            AND COALESCE(JSON_VALUE(payload, '$.delay_minutes' RETURNING INT), 0) < 180
-            THEN 'not_disruptive'
+        WHEN event_id IS NULL OR flight_id IS NULL OR event_type IS NULL THEN 'missing_field'
+        WHEN event_type NOT IN ('CANCELLATION', 'DELAY') THEN 'unknown_event_type'
+        WHEN event_type = 'DELAY' AND COALESCE(delay_minutes, 0) < 180 THEN 'not_disruptive'
         ELSE CAST(NULL AS STRING)
-    END AS problem,
-    proc
-FROM flight_events_raw;
+    END AS problem
+FROM (
+    SELECT
+        CONCAT('event@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING))
+            AS source_ref,
+        payload,
+        JSON_VALUE(payload, '$.event_id') AS event_id,
+        JSON_VALUE(payload, '$.flight_id') AS flight_id,
+        JSON_VALUE(payload, '$.type') AS event_type,
+        JSON_VALUE(payload, '$.reason') AS reason,
+        JSON_VALUE(payload, '$.delay_minutes' RETURNING INT) AS delay_minutes,
+        JSON_VALUE(payload, '$.event_time') AS event_time,
+        proc
+    FROM flight_events_raw
+);
 
--- The first event with an id counts; later copies within the state horizon are duplicates.
--- ROWS, not RANGE: two copies in the same millisecond still count 1 and 2.
+-- The first event with an id counts, later copies are duplicates (ROWS: same-ms copies 1, 2).
 CREATE TEMPORARY VIEW numbered_events AS
 SELECT
     source_ref, payload, event_id, flight_id, event_type, reason, delay_minutes, event_time,
@@ -190,6 +114,7 @@ LEFT JOIN flights AS f
 WHERE e.seen = 1;
 
 -- unknown_flight: the event's first join found no flight, and none followed within 30 s.
+-- First versions (here and below): ROW_NUMBER over processing time = Flink's insert-only dedup.
 CREATE TEMPORARY VIEW disruption_versions AS
 SELECT source_ref, payload, event_id, known_flight_id, PROCTIME() AS seen_at
 FROM TO_CHANGELOG(input => TABLE disruptions)
@@ -198,13 +123,8 @@ WHERE op IN ('INSERT', 'UPDATE_AFTER');
 CREATE TEMPORARY VIEW flight_missing AS
 SELECT source_ref, payload, event_id, PROCTIME() AS missed_at
 FROM (
-    SELECT
-        v.*,
-        COUNT(*) OVER (
-            PARTITION BY v.event_id ORDER BY v.seen_at
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS version
-    FROM disruption_versions AS v
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY seen_at) AS version
+    FROM disruption_versions
 )
 WHERE version = 1 AND known_flight_id IS NULL;
 
@@ -219,36 +139,24 @@ WHERE v.event_id IS NULL;
 
 -- CRM and inventory records that the upsert tables skip.
 CREATE TEMPORARY VIEW bad_crm_records AS
-SELECT
-    CONCAT('crm@bookings@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING))
-        AS dead_letter_id,
+SELECT CONCAT('crm@', entity, '@', CAST(kafka_partition AS STRING), ':',
+        CAST(kafka_offset AS STRING)) AS dead_letter_id,
     payload,
-    IF(payload IS JSON OBJECT, 'the booking record has no booking_id',
-        'the booking record is not a JSON object') AS error
-FROM bookings_raw
-WHERE payload IS NOT NULL
-  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.booking_id') IS NULL)
-UNION ALL
-SELECT
-    CONCAT('crm@customers@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING)),
-    payload,
-    IF(payload IS JSON OBJECT, 'the customer record has no customer_id',
-        'the customer record is not a JSON object')
-FROM customers_raw
-WHERE payload IS NOT NULL
-  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.customer_id') IS NULL)
-UNION ALL
-SELECT
-    CONCAT('crm@flights@', CAST(kafka_partition AS STRING), ':', CAST(kafka_offset AS STRING)),
-    payload,
-    IF(payload IS JSON OBJECT, 'the inventory record has no flight_id',
-        'the inventory record is not a JSON object')
-FROM flights_raw
-WHERE payload IS NOT NULL
-  AND (NOT (payload IS JSON OBJECT) OR JSON_VALUE(payload, '$.flight_id') IS NULL);
+    IF(payload IS JSON OBJECT, CONCAT('the ', kind, ' record has no ', id_field),
+        CONCAT('the ', kind, ' record is not a JSON object')) AS error
+FROM (
+    SELECT 'bookings' AS entity, 'booking' AS kind, 'booking_id' AS id_field,
+        JSON_VALUE(payload, '$.booking_id') AS id, r.* FROM bookings_raw AS r
+    UNION ALL
+    SELECT 'customers', 'customer', 'customer_id', JSON_VALUE(payload, '$.customer_id'), r.*
+    FROM customers_raw AS r
+    UNION ALL
+    SELECT 'flights', 'inventory', 'flight_id', JSON_VALUE(payload, '$.flight_id'), r.*
+    FROM flights_raw AS r
+)
+WHERE payload IS NOT NULL AND (NOT (payload IS JSON OBJECT) OR id IS NULL);
 
 -- Affected passengers: disruption x bookings x CRM (updating), then once per passenger ----
-
 CREATE TEMPORARY VIEW affected AS
 SELECT /*+ STATE_TTL('b' = '3650 d', 'c' = '3650 d') */
     d.event_id, d.event_type, d.reason AS disruption_reason, d.delay_minutes, d.flight_id,
@@ -264,11 +172,7 @@ WHERE b.status = 'CONFIRMED';
 
 -- Every version the join emits, as an append-only stream (retractions dropped).
 CREATE TEMPORARY VIEW passenger_versions AS
-SELECT
-    event_id, event_type, disruption_reason, delay_minutes, flight_id, origin, destination,
-    departure_time, departure_ts, long_haul, booking_id, customer_id, cabin, fare_class,
-    fare_family, special_assistance, known_customer_id, name, loyalty_tier, notes,
-    PROCTIME() AS seen_at
+SELECT *, PROCTIME() AS seen_at
 FROM TO_CHANGELOG(input => TABLE affected)
 WHERE op IN ('INSERT', 'UPDATE_AFTER');
 
@@ -279,29 +183,18 @@ SELECT
     departure_time, departure_ts, long_haul, booking_id, customer_id, cabin, fare_class,
     fare_family, special_assistance, name, loyalty_tier, notes
 FROM (
-    SELECT
-        v.*,
-        COUNT(*) OVER (
-            PARTITION BY v.event_id, v.booking_id ORDER BY v.seen_at
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS version
-    FROM passenger_versions AS v
-    WHERE v.known_customer_id IS NOT NULL
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id, booking_id ORDER BY seen_at) AS version
+    FROM passenger_versions
+    WHERE known_customer_id IS NOT NULL
 )
 WHERE version = 1;
 
--- booking_without_customer: the passenger's first version had no customer record, and none
--- followed within 30 s.
+-- booking_without_customer: the first version had no customer; none followed within 30 s.
 CREATE TEMPORARY VIEW customer_missing AS
 SELECT event_id, booking_id, customer_id, flight_id, PROCTIME() AS missed_at
 FROM (
-    SELECT
-        v.*,
-        COUNT(*) OVER (
-            PARTITION BY v.event_id, v.booking_id ORDER BY v.seen_at
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS version
-    FROM passenger_versions AS v
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id, booking_id ORDER BY seen_at) AS version
+    FROM passenger_versions
 )
 WHERE version = 1 AND known_customer_id IS NULL;
 
@@ -315,6 +208,7 @@ LEFT JOIN passenger_versions AS v
     AND v.seen_at BETWEEN m.missed_at - INTERVAL '30' SECOND AND m.missed_at + INTERVAL '30' SECOND
 WHERE v.booking_id IS NULL;
 
+-- The lookup filter is the grounded rule's inventory part (route, later, a seat in the cabin).
 CREATE TEMPORARY VIEW passenger_needs AS
 SELECT
     p.*,
@@ -329,20 +223,16 @@ SELECT
         ', compensation'
     ) AS policy_question,
     JSON_OBJECT(
-        'origin' VALUE p.origin,
-        'destination' VALUE p.destination,
+        'origin' VALUE p.origin, 'destination' VALUE p.destination,
         'departure_ts' VALUE JSON_OBJECT('$gt' VALUE p.departure_ts),
-        'seats_left' VALUE JSON_OBJECT('$gt' VALUE 0),
-        'cabins' VALUE p.cabin
+        'seats_left' VALUE JSON_OBJECT('$gt' VALUE 0), 'cabins' VALUE p.cabin
     ) AS flight_filter
 FROM passengers AS p;
 
 -- Retrieval, prompt, completion, grounded check: one linear chain -----------------------
--- Each passenger runs down it once carrying its first problem; a row with a problem gets
--- NULL inputs further on, which the functions answer with NULL without a call. One chain
--- (not a branch per reason) keeps the planner from copying the model calls into branches;
--- a result read more than once sits behind a CROSS JOIN UNNEST of a one-element array,
--- through which the planner does not inline the call.
+-- A passenger carries its first problem down the chain; the functions answer NULL inputs
+-- with NULL without a call. A result read twice sits behind a CROSS JOIN UNNEST of a
+-- one-element array, through which the planner does not inline (copy) the call.
 
 CREATE TEMPORARY VIEW embedded AS
 SELECT
@@ -355,8 +245,7 @@ CREATE TEMPORARY VIEW retrieved AS
 SELECT
     e.*,
     COALESCE(e.need_embedding.error, e.policy_embedding.error) AS embed_error,
-    h.flight_hits,
-    h.policy_hits
+    h.flight_hits, h.policy_hits
 FROM embedded AS e
 CROSS JOIN UNNEST(ARRAY[ROW(
     VECTOR_LOOKUP_JSON('flights', e.need_embedding.embedding, 5, e.flight_filter),
@@ -390,14 +279,9 @@ FROM (
     ]) AS pc (policy_context)
 ) AS c;
 
--- The answer schema: every field an enum, so the answer always closes within
--- flink-rag.llm.max-tokens and a small model cannot write an unreadable reason: it picks a
--- candidate and the code of a reason that is true of this passenger (assistance and loyalty
--- only where they apply); the sentence a person reads is built from the answer and the
--- inventory, and the alternatives are the other candidates (see the recommendations sink).
--- Only short choices are asked for: each token of the answer is a step of the model.
--- The UNNEST reads only columns: a correlate whose array holds expressions is not shared
--- between the sinks.
+-- Every field of the answer schema is an enum, so the answer closes within max-tokens and a
+-- small model writes no free text. The prompt's UNNEST (in `answers`) reads only columns: a
+-- correlate whose array holds expressions is not shared between the sinks.
 CREATE TEMPORARY VIEW prompt_parts AS
 SELECT
     w.*,
@@ -428,33 +312,21 @@ SELECT
     ) AS answer_schema
 FROM with_candidates AS w;
 
-CREATE TEMPORARY VIEW prompts AS
-SELECT
-    w.event_id, w.booking_id, w.customer_id, w.flight_id, w.origin, w.destination,
-    w.departure_ts, w.cabin, w.flight_filter, w.retrieval_problem, w.embed_error,
-    w.lookup_error, w.candidate_ids, w.answer_schema, x.prompt
-FROM prompt_parts AS w
-CROSS JOIN UNNEST(ARRAY[
-    RAG_PROMPT(w.prompt_template, w.flight_hits, 1300)
-]) AS x (prompt);
-
 CREATE TEMPORARY VIEW answers AS
 SELECT
     q.event_id, q.booking_id, q.customer_id, q.flight_id, q.origin, q.destination,
     q.departure_ts, q.cabin, q.flight_filter, q.retrieval_problem,
     COALESCE(q.embed_error, q.lookup_error) AS retrieval_error, q.prompt, q.candidate_ids,
-    q.completion.text AS raw_answer,
-    q.completion.error AS llm_error,
+    q.completion.text AS raw_answer, q.completion.error AS llm_error,
     JSON_VALUE(q.completion.text, '$.recommended_flight_id') AS recommended_flight_id
 FROM (
     SELECT
-        p.*,
+        w.*, x.prompt,
         LLM_COMPLETE_JSON(
-            p.prompt,
-            'You rebook airline passengers. Answer with JSON only.',
-            p.answer_schema
+            x.prompt, 'You rebook airline passengers. Answer with JSON only.', w.answer_schema
         ) AS completion
-    FROM prompts AS p
+    FROM prompt_parts AS w
+    CROSS JOIN UNNEST(ARRAY[RAG_PROMPT(w.prompt_template, w.flight_hits, 1300)]) AS x (prompt)
 ) AS q;
 
 -- The recommended flight as the inventory has it when the answer arrives (first version
@@ -462,10 +334,8 @@ FROM (
 CREATE TEMPORARY VIEW answer_versions AS
 SELECT /*+ STATE_TTL('f' = '3650 d') */
     a.*,
-    f.flight_id AS inventory_flight_id,
-    f.origin AS inventory_origin,
-    f.destination AS inventory_destination,
-    f.departure_ts AS inventory_departure_ts,
+    f.flight_id AS inventory_flight_id, f.origin AS inventory_origin,
+    f.destination AS inventory_destination, f.departure_ts AS inventory_departure_ts,
     f.departure_time AS inventory_departure_time,
     CASE a.cabin
         WHEN 'economy' THEN f.cabins.economy.seats_left
@@ -479,30 +349,18 @@ LEFT JOIN flights AS f
 CREATE TEMPORARY VIEW answered AS
 SELECT *
 FROM (
-    SELECT
-        v.*,
-        COUNT(*) OVER (
-            PARTITION BY v.event_id, v.booking_id ORDER BY v.seen_at
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS version
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id, booking_id ORDER BY seen_at) AS version
     FROM (
-        SELECT
-            event_id, booking_id, customer_id, flight_id, origin, destination, departure_ts,
-            cabin, flight_filter, retrieval_problem, retrieval_error, prompt, candidate_ids,
-            raw_answer, llm_error, recommended_flight_id, inventory_flight_id,
-            inventory_origin, inventory_destination, inventory_departure_ts,
-            inventory_departure_time, inventory_seats_left,
-            PROCTIME() AS seen_at
+        SELECT *, PROCTIME() AS seen_at
         FROM TO_CHANGELOG(input => TABLE answer_versions)
         WHERE op IN ('INSERT', 'UPDATE_AFTER')
-    ) AS v
+    )
 )
 WHERE version = 1;
 
--- Grounded (defined in flink_rag/airline/checks.py GROUNDED_RULES, same codes and order;
--- tests/flink/test_grounded_rule.py compares): the answer names a retrieved candidate
--- that, in the inventory at answer time, serves the same route, departs later and has a
--- seat in the booked cabin. Unknown values (NULL) fail the rule.
+-- Grounded: a retrieved candidate that, in the inventory at answer time, serves the route,
+-- departs later and has a seat in the cabin (NULL fails). The rule is GROUNDED_RULES of
+-- flink_rag/airline/checks.py; tests/flink/test_grounded_rule.py runs this view against it.
 CREATE TEMPORARY VIEW checked AS
 SELECT
     a.event_id, a.booking_id, a.customer_id, a.flight_id, a.flight_filter, a.prompt,
@@ -532,8 +390,7 @@ SELECT
     END AS error
 FROM answered AS a;
 
--- Outputs ------------------------------------------------------------------------------
-
+-- Outputs: dead letters name only the columns they have (the others are NULL) -----------
 EXECUTE STATEMENT SET
 BEGIN
 
@@ -551,43 +408,33 @@ SELECT
             WHEN 'loyalty' THEN 'keeps the loyalty tier priority'
             ELSE 'a later departure on the same route with a seat in the booked cabin'
         END, '.'),
-    JSON_VALUE(raw_answer, '$.compensation'),
-    JSON_VALUE(raw_answer, '$.priority'), candidate_ids
+    JSON_VALUE(raw_answer, '$.compensation'), JSON_VALUE(raw_answer, '$.priority'), candidate_ids
 FROM checked
 WHERE problem IS NULL
 ON CONFLICT DO DEDUPLICATE;
 
-INSERT INTO rebooking_dead_letter
-SELECT source_ref, problem, event_id, CAST(NULL AS STRING), payload, CAST(NULL AS STRING),
-    CAST(NULL AS STRING)
+INSERT INTO rebooking_dead_letter (dead_letter_id, reason, event_id, input)
+SELECT source_ref, problem, event_id, payload
 FROM parsed_events
 WHERE problem IS NOT NULL
-ON CONFLICT DO DEDUPLICATE;
-
-INSERT INTO rebooking_dead_letter
-SELECT source_ref, 'duplicate_event', event_id, CAST(NULL AS STRING), payload,
-    CAST(NULL AS STRING), CAST(NULL AS STRING)
+UNION ALL
+SELECT source_ref, 'duplicate_event', event_id, payload
 FROM numbered_events
 WHERE seen > 1
-ON CONFLICT DO DEDUPLICATE;
-
-INSERT INTO rebooking_dead_letter
-SELECT dead_letter_id, 'bad_crm_record', CAST(NULL AS STRING), CAST(NULL AS STRING), payload,
-    CAST(NULL AS STRING), error
-FROM bad_crm_records
-ON CONFLICT DO DEDUPLICATE;
-
-INSERT INTO rebooking_dead_letter
-SELECT source_ref, 'unknown_flight', event_id, CAST(NULL AS STRING), payload,
-    CAST(NULL AS STRING), CAST(NULL AS STRING)
+UNION ALL
+SELECT source_ref, 'unknown_flight', event_id, payload
 FROM unknown_flights
 ON CONFLICT DO DEDUPLICATE;
 
-INSERT INTO rebooking_dead_letter
+INSERT INTO rebooking_dead_letter (dead_letter_id, reason, input, error)
+SELECT dead_letter_id, 'bad_crm_record', payload, error
+FROM bad_crm_records
+ON CONFLICT DO DEDUPLICATE;
+
+INSERT INTO rebooking_dead_letter (dead_letter_id, reason, event_id, booking_id, input)
 SELECT CONCAT('customer@', booking_id, '@', event_id), 'booking_without_customer', event_id,
     booking_id, JSON_OBJECT('booking_id' VALUE booking_id, 'customer_id' VALUE customer_id,
-        'flight_id' VALUE flight_id),
-    CAST(NULL AS STRING), CAST(NULL AS STRING)
+        'flight_id' VALUE flight_id)
 FROM customerless
 ON CONFLICT DO DEDUPLICATE;
 

@@ -9,17 +9,14 @@ from flink_rag.airline.rebooking import REASONS
 
 
 def alternatives(data: Dataset, flight: Mapping, cabin: str | None = None) -> list[dict]:
-    """Later flights on the same route with a free seat (in `cabin` if given)."""
+    """Later flights on the same route with a free seat (in `cabin` if given, else in any
+    cabin): the inventory part of the grounded rule (`serves`), not a copy of it."""
+    trip = {k: flight[k] for k in ("origin", "destination", "departure_ts")}
     return [
         f
         for f in data.flights
-        if f["origin"] == flight["origin"]
-        and f["destination"] == flight["destination"]
-        and f["departure_ts"] > flight["departure_ts"]
-        and (
-            f["seats_left"] > 0
-            if cabin is None
-            else f["cabins"].get(cabin, {}).get("seats_left", 0) > 0
+        if any(
+            serves({**trip, "cabin": c}, f) for c in ([cabin] if cabin is not None else f["cabins"])
         )
     ]
 
@@ -78,6 +75,20 @@ GROUNDED_RULES: tuple[tuple[str, str, Callable[..., bool]], ...] = (
         ),
     ),
 )
+
+
+# The rules about the inventory record alone: what the flights lookup filter of
+# sql/rebooking.sql asks MongoDB for (tests/flink/test_grounded_rule.py compares them).
+INVENTORY_RULES = ("wrong_route", "not_later", "no_seat")
+
+
+def serves(trip: Mapping, flight: Mapping) -> bool:
+    """The flight serves the trip's route, departs later and has a seat in its cabin."""
+    return all(
+        holds(None, None, trip, flight)
+        for code, _, holds in GROUNDED_RULES
+        if code in INVENTORY_RULES
+    )
 
 
 def grounded_problem(

@@ -12,8 +12,12 @@ from typing import Any
 from flink_rag.jobs import minicluster
 from flink_rag.jobs.output import OutputReader
 from flink_rag.jobs.output import Outputs as Outputs  # the type of what the reader folds
+from flink_rag.sql import files as sql_files
 
 SQL_FILE = "rebooking.sql"
+# The event source and the consumer group whose committed offsets it resumes from.
+EVENTS_TABLE = "flight_events_raw"
+EVENTS_GROUP_ID = "flink-rag-rebooking"
 RECOMMENDATION_TOPIC = "rebooking_recommendations"
 DEAD_LETTER_TOPIC = "rebooking_dead_letter"
 MIN_DELAY_MINUTES = 180
@@ -49,23 +53,32 @@ TOPICS: dict[str, str] = {
 def sql_params(
     kafka_bootstrap: str,
     *,
-    group_id: str,
-    events_startup_mode: str = "group-offsets",
-    events_startup_timestamp: int = 0,
+    group_id: str | None = None,
+    events_startup_mode: str | None = None,
+    events_startup_timestamp: int | None = None,
     topics: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
-    """Placeholder values of rebooking.sql. `events_startup_mode=timestamp` with a timestamp
-    reads only events written from then on (the demo); `group-offsets` resumes a group.
-    `topics` overrides entries of TOPICS (tests use their own topics). The constants above
-    are literals in the SQL (tests/unit/test_sql_constants.py keeps them equal)."""
-    return {
+    """Placeholder values of rebooking.sql (addresses and topics), plus per-run options of
+    the event source, which reach the job as dynamic table options (flink_rag.sql.files), not
+    as placeholders: `group_id` replaces the file's group (EVENTS_GROUP_ID), and
+    `events_startup_mode=timestamp` with a timestamp reads only events written from then on
+    (the demo). `topics` overrides entries of TOPICS (tests use their own topics). The
+    constants above are literals in the SQL (tests/unit/test_sql_constants.py)."""
+    events: dict[str, object] = {}
+    if group_id is not None:
+        events["properties.group.id"] = group_id
+    if events_startup_mode is not None:
+        events["scan.startup.mode"] = events_startup_mode
+    if events_startup_timestamp is not None:
+        events["scan.startup.timestamp-millis"] = events_startup_timestamp
+    params: dict[str, object] = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "GROUP_ID": group_id,
-        "EVENTS_STARTUP_MODE": events_startup_mode,
-        "EVENTS_STARTUP_TIMESTAMP": events_startup_timestamp,
         **TOPICS,
         **(topics or {}),
     }
+    if events:
+        params[sql_files.TABLE_OPTIONS] = {EVENTS_TABLE: events}
+    return params
 
 
 def submit(

@@ -56,3 +56,14 @@ def test_state_is_bounded_events_by_the_horizon_tables_by_their_hint(plan):
     # interval bounds: two of them (unknown_flight, booking_without_customer), insert-only.
     intervals = re.findall(r"\bIntervalJoin\(.*?changelogMode=\[([^\]]*)\]", physical)
     assert intervals == ["I", "I"], intervals
+
+
+def test_run_options_reach_the_event_source_as_dynamic_table_options(plan):
+    """sql_params(group_id=...) is no placeholder: the runner's hint on the view that reads
+    the events survives into the scan, where the connector reads it."""
+    physical = _section(plan, "Optimized Physical Plan")
+    scans = re.findall(r"TableSourceScan\(table=\[\[[^\]]*\bflight_events_raw\b.*", physical)
+    assert scans
+    assert all("hints=[[[OPTIONS options:{properties.group.id=plan}]]]" in s for s in scans)
+    others = re.findall(r"TableSourceScan\(.*", physical)
+    assert sum("OPTIONS" in s for s in others) == len(scans)  # no other table is touched

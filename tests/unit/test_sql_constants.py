@@ -13,14 +13,8 @@ from flink_rag.sql import files as sql_files
 
 pytestmark = pytest.mark.unit
 
-# Placeholders left in the file: addresses, topics, the consumer group and where events start.
-ALLOWED = {
-    "KAFKA_BOOTSTRAP_SERVERS",
-    "GROUP_ID",
-    "EVENTS_STARTUP_MODE",
-    "EVENTS_STARTUP_TIMESTAMP",
-    *rebooking.TOPICS,
-}
+# Placeholders left in the file: its topics; the Kafka address is in the shapes it derives from.
+ALLOWED = set(rebooking.TOPICS)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +30,16 @@ def _only(pattern: str, text: str) -> list[str]:
 
 def test_only_addresses_and_topics_are_placeholders(sql):
     assert sql_files.placeholders(sql) == ALLOWED
+    assert sql_files.placeholders(sql_files.read(sql_files.SHAPES)) == {"KAFKA_BOOTSTRAP_SERVERS"}
+
+
+def test_events_group(sql):
+    """The group whose offsets the event source resumes from is the one the docs name."""
+    (table,) = _only(r"CREATE TEMPORARY TABLE (\w+) \(proc AS PROCTIME\(\)\) WITH \((.*?)\)", sql)
+    assert table[0] == rebooking.EVENTS_TABLE
+    assert f"'properties.group.id' = '{rebooking.EVENTS_GROUP_ID}'" in table[1]
+    assert "'scan.startup.mode' = 'group-offsets'" in table[1]
+    assert f"group {rebooking.EVENTS_GROUP_ID}'s" in " ".join(sql.split())
 
 
 def test_state_horizon(sql):
@@ -50,7 +54,7 @@ def test_table_state_ttl_on_every_join_hint(sql):
 
 
 def test_min_delay(sql):
-    (value,) = _only(r"'\$\.delay_minutes' RETURNING INT\), 0\) < (\d+)", sql)
+    (value,) = _only(r"COALESCE\(delay_minutes, 0\) < (\d+)", sql)
     assert int(value) == rebooking.MIN_DELAY_MINUTES
     assert f"delay < {rebooking.MIN_DELAY_MINUTES} min" in sql
 
