@@ -4,7 +4,8 @@ Modes: "atlas" runs the `$vectorSearch` pipeline (mongodb_atlas_search); "scan" 
 without search, small collections: mongodb_scan_search bounds it) runs a filtered `find` and
 scores exactly in the worker on Atlas's score scale; "auto" uses the search index if the server
 has one, else the scan-mode descriptor written by `flink-rag index create`, with a warning.
-This module is the lifecycle (client, index checks, fork safety) and the per-row contract.
+This module is the lifecycle (client, index checks, fork safety) and the per-row contract;
+what a failure becomes is mongodb_errors', the threads that overlap lookups mongodb_lookup_pool's.
 
 A UDF object is pickled and shipped to worker processes, so the client is created in `open()`
 — never at import or in `__init__` — and re-created if the process was forked since.
@@ -14,10 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,21 +25,20 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
-from .call_policy import CallPolicy, note
 from .errors import (
     ConfigError,
     DimensionMismatchError,
     FlinkRagError,
     IndexNotReadyError,
     InputError,
-    ProviderError,
 )
 from .metrics import Metrics, NullMetrics
 from .mongodb_atlas_search import atlas_search
-from .mongodb_client import open_client, safe_message
+from .mongodb_client import open_client
+from .mongodb_errors import count_error, describe_error, lookup_error, store_policy
 from .mongodb_index import ATLAS, SCAN, IndexInfo, describe
+from .mongodb_lookup_pool import LookupPool
 from .mongodb_scan_search import check_scan_size, scan_search
-from .outage import is_mongo_back_pressure, is_mongo_outage
 from .settings import StoreSettings
 from .vector_cache import VectorCache
 from .vector_filters import coerce_filter, validate_filter
@@ -67,7 +65,7 @@ class VectorStore:
         self._pid: int | None = None
         self._allowed: frozenset[str] = frozenset()
         self._cache: VectorCache | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool = LookupPool(settings.name, settings.concurrency)
         self.policy = store_policy(settings, self.metrics)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -85,7 +83,9 @@ class VectorStore:
             current = self._require_index()
             self._check_index(current, expected_dimensions)
             return current
-        self._client = self._pool = None  # a client or pool inherited through fork() is unusable
+        # A client or pool inherited through fork() is unusable (and not ours to close).
+        self._client = None
+        self._pool = LookupPool(self.settings.name, self.settings.concurrency)
         s = self.settings
         if s.fields and SCORE_FIELD in s.fields:
             raise ConfigError(
@@ -96,22 +96,9 @@ class VectorStore:
         collection = client[s.database][s.collection]
         try:
             info = describe(collection, s.index, mode=s.mode)
-        except ConnectionFailure as err:
+        except (ConnectionFailure, OperationFailure) as err:
             client.close()
-            raise ProviderError(
-                f"cannot reach MongoDB for store {s.name!r} ({s.database}.{s.collection}) "
-                f"within {s.timeout_s:g} s: {type(err).__name__}; "
-                "check MONGODB_URI and the network",
-                retryable=True,
-            ) from None
-        except OperationFailure as err:
-            client.close()
-            raise ProviderError(
-                f"MongoDB refused to describe the index of store {s.name!r} "
-                f"({s.database}.{s.collection}, code {err.code}): {safe_message(err)}; "
-                "check the user's roles and the credentials in MONGODB_URI",
-                status=err.code,
-            ) from None
+            raise describe_error(s, err) from None
         except FlinkRagError:
             client.close()
             raise
@@ -130,11 +117,7 @@ class VectorStore:
             raise
         except PyMongoError as err:
             client.close()
-            raise ProviderError(
-                f"cannot count the documents of store {s.name!r} ({type(err).__name__}); "
-                "check MONGODB_URI and the network",
-                retryable=True,
-            ) from None
+            raise count_error(s, err) from None
         assert info is not None
         self._client, self._collection, self.index = client, collection, info
         self._pid = os.getpid()
@@ -150,13 +133,10 @@ class VectorStore:
         return info
 
     def close(self) -> None:
-        if self._pid == os.getpid():
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-            if self._client is not None:
-                self._client.close()
+        self._pool.close()  # first: running lookups still use the client
+        if self._pid == os.getpid() and self._client is not None:
+            self._client.close()
         self._client = self._collection = None
-        self._pool = None
 
     @property
     def mode(self) -> str | None:
@@ -188,24 +168,9 @@ class VectorStore:
         """search() for each (vector, k, filter), `concurrency` at a time; results in input order.
 
         Each result is the hits of its own request, or the exception that request raised, so
-        one bad row never costs the others. pymongo's client is thread-safe and pools
-        connections; the lookups overlap their round trips to the server.
-        """
+        one bad row never costs the others (mongodb_lookup_pool)."""
         self._require_index()
-        if len(requests) <= 1 or self.settings.concurrency <= 1:
-            return [self._one(request) for request in requests]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                self.settings.concurrency, thread_name_prefix=f"lookup-{self.settings.name}"
-            )
-        return list(self._pool.map(self._one, requests))
-
-    def _one(self, request: LookupRequest) -> list[Hit] | Exception:
-        vector, k, filter = request
-        try:
-            return self.search(vector, k, filter)
-        except Exception as err:  # handed back as this row's result; the caller decides
-            return err
+        return self._pool.map(lambda request: self.search(*request), requests)
 
     def _search(self, query_vector: Sequence[float] | np.ndarray, k: int, filter: Any) -> list[Hit]:
         info = self._require_index()
@@ -257,48 +222,8 @@ class VectorStore:
         try:
             # An unreachable server or an overloaded Atlas delays the row, within its deadline.
             return self.policy.run(attempt)
-        except OperationFailure as err:
-            message = safe_message(err)
-            if err.timeout:  # maxTimeMS from pymongo.timeout ran out on the server
-                raise ProviderError(
-                    f"store {self.settings.name!r}: the lookup timed out on the server "
-                    f"({note(err)}); raise 'flink-rag.store.{self.settings.name}.timeout'",
-                    retryable=True,
-                ) from None
-            if is_mongo_back_pressure(err):
-                raise ProviderError(
-                    f"store {self.settings.name!r}: MongoDB kept refusing the lookup as "
-                    f"overloaded (code {err.code}) until the row's deadline ({note(err)}); "
-                    f"lower 'flink-rag.store.{self.settings.name}.concurrency' or the input "
-                    f"rate, scale the search nodes, or raise "
-                    f"'flink-rag.store.{self.settings.name}.outage-wait' to wait longer",
-                    status=err.code,
-                    retryable=True,
-                ) from None
-            match = re.search(r"indexed with (\d+) dimensions but queried with (\d+)", message)
-            if match:
-                raise DimensionMismatchError(
-                    f"store {self.settings.name!r}: the index has {match[1]} dimensions but the "
-                    f"query vector has {match[2]}; embed with the model the index was built for"
-                ) from None
-            raise ProviderError(
-                f"store {self.settings.name!r}: MongoDB refused the lookup (code {err.code}): "
-                f"{message}",
-                status=err.code,
-                retryable=False,
-            ) from None
         except PyMongoError as err:
-            slow = getattr(err, "timeout", False) and not is_mongo_outage(err)
-            advice = (
-                f"the server is slow: raise 'flink-rag.store.{self.settings.name}.timeout'"
-                if slow
-                else "check the server and network"
-            )
-            raise ProviderError(
-                f"store {self.settings.name!r}: MongoDB lookup failed ({type(err).__name__}; "
-                f"{note(err)}); {advice}",
-                retryable=True,
-            ) from None
+            raise lookup_error(self.settings.name, err) from None
 
     def _require_index(self) -> IndexInfo:
         if self.index is None or self._collection is None:
@@ -345,20 +270,3 @@ class VectorStore:
                 f"{info.name!r} does not have; recreate it with `flink-rag index create "
                 f"--store {s.name} --filter-fields {','.join(s.filter_fields)}`"
             )
-
-
-def store_policy(settings: StoreSettings, metrics: Metrics) -> CallPolicy:
-    """A lookup's call policy: no reachable server is an outage, Atlas overload (489 and the
-    load-shedding codes) is back-pressure counted as `lookup_back_pressure_waits`; both wait
-    within the row's deadline (outage-wait + timeout). No quick retries: pymongo's retryable
-    read runs inside each attempt."""
-    return CallPolicy(
-        prefix="lookup",
-        timeout_s=settings.timeout_s,
-        outage_wait_s=settings.outage_wait_s,
-        rate_limit_wait_s=settings.outage_wait_s,
-        is_outage=is_mongo_outage,
-        is_back_pressure=is_mongo_back_pressure,
-        back_pressure_metric="back_pressure_waits",
-        metrics=metrics,
-    )

@@ -1,4 +1,4 @@
-"""EMBED and EMBED_RESULT: vectorized (pandas) UDFs over `connectors.embedding.embed_texts`.
+"""EMBED and EMBED_RESULT: vectorized (pandas) UDFs over `connectors.embed_bundle.embed_texts`.
 
 A pandas UDF sees a whole batch of rows (min of `python.fn-execution.arrow.batch.size` and
 `python.fn-execution.bundle.size`), so identical texts are sent once and requests are planned
@@ -17,8 +17,9 @@ import pandas as pd
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
+from ..connectors.embed_bundle import embed_texts
 from ..connectors.embedders import create_embedder
-from ..connectors.embedding import EmbedResult, embed_texts
+from ..connectors.embedding import EmbedResult
 from ..connectors.response_cache import open_cache
 from . import config, flink_metrics, shared
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 # Dead-letter reasons that come after the LLM call (each such passenger cost one call).
 AFTER_LLM = {
@@ -108,3 +109,34 @@ class Report:
             "",
         ]
         return "\n".join(lines)
+
+
+def recoveries(faults: list[Fault], written_s: list[float]) -> None:
+    """Per fault, the time from its end to the first record written after it (Kafka
+    timestamps: records written before a kill but read later do not count)."""
+    stamps = sorted(written_s)
+    for f in faults:
+        if f.ended_wall is None:
+            continue
+        later = next((t for t in stamps if t > f.ended_wall), None)
+        f.recovered_s = None if later is None else later - f.ended_wall
+
+
+def fill(report: Report, out: Any, stats: dict, wall_s: float) -> Report:
+    """The counts of the report from what the reader folded and the load server saw."""
+    report.recommendations = len(out.recommendations)
+    report.dead_letters = Counter(d["reason"] for d in out.dead_letters.values())
+    answered = report.recommendations + sum(report.dead_letters[r] for r in AFTER_LLM)
+    passengers_out = report.recommendations + sum(
+        n for r, n in report.dead_letters.items() if r not in NOT_A_PASSENGER
+    )
+    report.lost = max(0, report.passengers - passengers_out)
+    report.records = out.records
+    report.tombstones = len(out.tombstones)
+    report.rewritten_keys = len(out.keys_written_twice)
+    report.duplicated_keys = len(out.keys_changed)
+    chat = stats["requests"].get("/v1/chat/completions", {})
+    report.llm_calls = int(chat.get("200", 0))
+    report.extra_llm_calls = report.llm_calls - answered
+    report.wall_s = wall_s
+    return report

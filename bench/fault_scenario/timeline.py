@@ -1,6 +1,6 @@
-"""The run's two clocks beside the job: cancellation waves spread over the schedule, and the
-faults one after the other. Both run on threads; whatever either raises is kept in `errors`
-and reported after the run, never lost."""
+"""The faults a run can apply, and the run's two clocks beside the job: cancellation waves
+spread over the schedule, and the faults one after the other. Both run on threads; whatever
+either raises is kept in `errors` and reported after the run, never lost."""
 
 from __future__ import annotations
 
@@ -17,6 +17,30 @@ GAP_S = 10.0  # between two faults
 FIRST_FAULT_S = 5.0  # after the job runs (and, on a session cluster, has a checkpoint)
 INSTANT_SLOT_S = 20.0  # how long the schedule plans for a kill or a restart
 JOIN_TIMEOUT_S = 60.0
+
+# key -> (name, seconds applied; None: --fault-seconds, 0: instant)
+FAULTS: dict[str, tuple[str, float | None]] = {
+    "llm-cut": ("LLM endpoint cut", None),
+    "tm-kill": ("TaskManager SIGKILL mid-burst", 0.0),
+    "mongo-cut": ("MongoDB cut", None),
+    "broker-restart": ("Kafka broker stop + start", 0.0),
+    "llm-latency": ("LLM latency 300 ms + resets (10 %)", 20.0),
+    "429-storm": ("429 storm (every 2nd request)", 20.0),
+}
+SESSION_ONLY = ("tm-kill",)
+
+
+def schedule(keys: str, fault_seconds: float, session: bool) -> list[Fault]:
+    """The faults named in `--faults`, in that order; a cut lasts `fault_seconds`."""
+    faults = []
+    for key in [k.strip() for k in keys.split(",") if k.strip()]:
+        if key not in FAULTS:
+            raise SystemExit(f"unknown fault {key!r}; choose from {', '.join(FAULTS)}")
+        if key in SESSION_ONLY and not session:
+            continue  # a mini-cluster has no TaskManager process to kill
+        name, seconds = FAULTS[key]
+        faults.append(Fault(key, name, fault_seconds if seconds is None else seconds))
+    return faults
 
 
 def span(faults: list[Fault]) -> float:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flink_rag.airline.dataset import Dataset
 from flink_rag.connectors.errors import FlinkRagError
 from flink_rag.connectors.settings import StoreSettings, section
 from flink_rag.jobs import minicluster
@@ -160,3 +161,48 @@ def create_index(collection: Any, settings: StoreSettings, timeout_s: float) -> 
     )
     mongodb_index.wait_until_ready(collection, settings.index, timeout_s, mode=settings.mode)
     return dims
+
+
+def start(
+    kafka_bootstrap: str,
+    mongodb_uri: str,
+    data: Dataset,
+    say: Callable[[str], None],
+    options: dict[str, str] | None,
+) -> tuple[Any, dict[str, int]]:
+    """Sinks (Kafka Connect), the streaming ingestion job, caught-up collections, indexes: the
+    running job and the documents per store, for the demo's data set."""
+    from pymongo import MongoClient
+
+    from flink_rag.local.connect import connect_url
+
+    minimum = {
+        "policies": len(data.policies),  # at least one chunk per section
+        "flights": sum(1 for f in data.flights if f["status"] == "SCHEDULED"),
+    }
+    settings = {store: store_settings(store) for store in STORES}
+    for store, profile in settings.items():
+        create_sink(store, connect_url(), profile)
+        say(f"sink connector for {store} is RUNNING ({store}_vectors -> MongoDB {store})")
+
+    before = {
+        store: store_sink.topic_size(kafka_bootstrap, store_sink.vectors_topic(store)) or 0
+        for store in settings
+    }
+    job = submit(kafka_bootstrap, options=options)
+    say(f"ingestion job {job.get_job_id()} started (policies, flights)")
+    ingested: dict[str, int] = {}
+    client: Any = MongoClient(mongodb_uri, serverSelectionTimeoutMS=10_000)
+    try:
+        for store, profile in settings.items():
+            coll = client[profile.database][profile.collection]
+            caught = wait_caught_up(coll, kafka_bootstrap, store, minimum[store], before[store])
+            dims = create_index(coll, profile, INDEX_READY_TIMEOUT_S)
+            ingested[store] = caught.documents
+            say(f"{store}: {caught.documents} documents in MongoDB ({dims} dims), index READY")
+    except BaseException:
+        job.cancel().result()
+        raise
+    finally:
+        client.close()
+    return job, ingested

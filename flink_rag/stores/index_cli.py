@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from pymongo.errors import OperationFailure, PyMongoError
 
 from flink_rag.connectors.errors import FlinkRagError
+from flink_rag.connectors.mongodb_client import open_client
 from flink_rag.connectors.mongodb_index import (
     create_vector_index,
     describe,
     sample_dimensions,
     wait_until_ready,
 )
-from flink_rag.connectors.mongodb_store import open_client
 from flink_rag.connectors.settings import StoreSettings
 
 DEFAULT_WAIT_S = 300.0

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from flink_rag.airline import checks, dataset, demo, rebooking
+from flink_rag.airline import checks, dataset, demo, rebooking, scenario
 
 OUTPUT_TIMEOUT_S = 600.0
 READ_TIMEOUT_S = 60.0
@@ -41,7 +41,7 @@ class DemoRun:
     data: dataset.Dataset
     flight: dict
     booked: set[str]
-    summary: demo.Summary
+    summary: scenario.Summary
     cache: Path  # the LLM and embedding response cache the run filled
     options: dict[str, str]  # job options that point the functions at that cache
     before: rebooking.Outputs  # the flight's passengers' outputs before the run
@@ -55,7 +55,7 @@ def run_demo(kafka_bootstrap: str, mongodb_uri: str, llm_base_url: str, cache: P
     flight = checks.pick_flight(data)
     booked = {b["booking_id"] for b in data.bookings_on(flight["flight_id"])}
     before, _ = read_outputs(kafka_bootstrap, booked)
-    summary = demo.run_scenario(
+    summary = scenario.run_scenario(
         kafka_bootstrap,
         mongodb_uri,
         data,

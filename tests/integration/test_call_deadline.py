@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from flink_rag.connectors.embed_bundle import embed_texts
 from flink_rag.connectors.embedders import create_embedder
-from flink_rag.connectors.embedding import embed_texts
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.openai_chat import ChatClient
 from flink_rag.connectors.settings import EmbedSettings, LlmSettings

@@ -5,8 +5,8 @@ or marked with an error - none is lost, none gets another row's answer."""
 import numpy as np
 import pytest
 
+from flink_rag.connectors.embed_bundle import embed_texts
 from flink_rag.connectors.embedders import create_embedder
-from flink_rag.connectors.embedding import embed_texts
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.openai_chat import ChatClient, ChatRequest
 from flink_rag.connectors.settings import EmbedSettings, LlmSettings

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from demo_run import OUTPUT_TIMEOUT_S, read_outputs
 
-from flink_rag.airline import dataset, demo, rebooking
+from flink_rag.airline import dataset, rebooking, scenario
 from flink_rag.jobs import sql_client
 from flink_rag.local.session import shared_stack
 
@@ -51,7 +51,7 @@ def runs(demo_run):
     mini = demo_run
     with shared_stack(["kafka", "mongo", "connect", "llm", "flink"]) as ep:
         entries_before = cache_entries(mini.cache)
-        sqlc = demo.run_scenario(
+        sqlc = scenario.run_scenario(
             ep.kafka_bootstrap,
             ep.mongodb_uri,
             mini.data,

@@ -341,6 +341,10 @@ def test_overload_knob_answers_489_for_the_next_n_searches_only(client, searchab
                 search(searchable)
             assert refused.value.code == 489
             assert "overloaded" in str(refused.value)
+            # Atlas's documented refusal (Search Load Shedding): drivers must not retry it.
+            assert refused.value.details["codeName"] == "SearchRequestRejectedDueToOverload"
+            assert refused.value.has_error_label("SystemOverloadedError")
+            assert not refused.value.has_error_label("RetryableError")
         assert [hit["_id"] for hit in search(searchable)] == [0, 1, 2, 3, 4]
         # Other commands are never refused, and do not use up the refusals.
         client.admin.command("standInOverload", 1)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flink_rag.airline import demo, rebooking
+from flink_rag.airline import rebooking, scenario
 from flink_rag.airline.checks import reason_problem
 from flink_rag.jobs.output import Outputs
 
@@ -34,7 +34,7 @@ def test_outputs_of_other_seeds_on_the_same_flight_are_counted_not_checked():
             "booking@OTHER@DEMO-1": {"booking_id": "OTHER", "event_id": EVENT},
         },
     )
-    recs, dead, others = demo._of_event(out, EVENT, {"OURS1", "OURS2", "OURS3"})
+    recs, dead, others = scenario._of_event(out, EVENT, {"OURS1", "OURS2", "OURS3"})
     assert [r["booking_id"] for r in recs] == ["OURS1"]
     assert [d["booking_id"] for d in dead] == ["OURS3"]
     assert others == 2
@@ -42,7 +42,7 @@ def test_outputs_of_other_seeds_on_the_same_flight_are_counted_not_checked():
 
 def test_a_run_alone_on_the_stack_has_no_others():
     out = Outputs(recommendations={"A": _rec("A"), "B": _rec("B")})
-    recs, dead, others = demo._of_event(out, EVENT, {"A", "B"})
+    recs, dead, others = scenario._of_event(out, EVENT, {"A", "B"})
     assert (len(recs), dead, others) == (2, [], 0)
 
 

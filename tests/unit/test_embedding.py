@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from flink_rag.connectors.embedding import Embedder, EmbedResult, embed_texts
+from flink_rag.connectors.embed_bundle import embed_texts
+from flink_rag.connectors.embedding import Embedder, EmbedResult
 from flink_rag.connectors.errors import ProviderError
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.response_cache import ResponseCache

@@ -10,7 +10,8 @@ import numpy as np
 import openai
 import pytest
 
-from flink_rag.connectors.embedding import Embedder, embed_texts
+from flink_rag.connectors.embed_bundle import embed_texts
+from flink_rag.connectors.embedding import Embedder
 from flink_rag.connectors.embedding_response import decode_base64_vector, vectors_from_body
 from flink_rag.connectors.openai_embedding import OpenAIEmbedder
 from flink_rag.connectors.response_cache import ResponseCache

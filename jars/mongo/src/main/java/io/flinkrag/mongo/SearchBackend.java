@@ -121,7 +121,10 @@ final class SearchBackend extends H2Backend {
       if (!(spec instanceof Document)) {
         throw VectorSearchStage.error("the stage's argument must be a document");
       }
-      refuseIfOverloaded();
+      Document refused = overloadRefusal();
+      if (refused != null) {
+        return refused;
+      }
       docs = VectorSearchStage.run((Document) spec, indexes, database, collection, readable(database, collection));
     } else {
       return null;
@@ -153,13 +156,23 @@ final class SearchBackend extends H2Backend {
     return ok(new Document("was", overloaded.getAndSet(((Number) count).intValue())));
   }
 
-  private void refuseIfOverloaded() {
-    if (overloaded.getAndUpdate(n -> n > 0 ? n - 1 : 0) > 0) {
-      // Atlas's code; the code name is the stand-in's own (clients should key on the number).
-      throw new MongoServerError(OVERLOADED, "SearchOverloaded",
-          "$vectorSearch: the search node is overloaded; retry the query after a short wait"
-              + " (stand-in test mode: " + OVERLOAD_COMMAND + ")");
+  /**
+   * Atlas's answer to a search when the search node's admission queue is full (Search Load
+   * Shedding, MongoDB docs): code 489, SearchRequestRejectedDueToOverload, labelled
+   * SystemOverloadedError and not RetryableError, so drivers do not retry it on their own. A reply
+   * document rather than a thrown MongoServerError, which cannot carry error labels. Null when the
+   * knob has no refusals left.
+   */
+  private Document overloadRefusal() {
+    if (overloaded.getAndUpdate(n -> n > 0 ? n - 1 : 0) <= 0) {
+      return null;
     }
+    return new Document("ok", 0.0)
+        .append("errmsg", "$vectorSearch: the search node is overloaded and rejected the query;"
+            + " retry after a short wait (stand-in test mode: " + OVERLOAD_COMMAND + ")")
+        .append("code", OVERLOADED)
+        .append("codeName", "SearchRequestRejectedDueToOverload")
+        .append("errorLabels", List.of("SystemOverloadedError"));
   }
 
   // -- writes -----------------------------------------------------------------------------------
