@@ -137,7 +137,7 @@ def _submit(
     from flink_rag.jobs import sql_client as client
 
     say("submitting it with sql-client.sh to the session cluster")
-    job = client.submit(rebooking.SQL_FILE, params, options=options)
+    job = client.submit(rebooking.SQL_FILE, params, options=options, settings=FLINK_SETTINGS)
     say(f"job {job.job_id} submitted from {job.script}")
     return job
 

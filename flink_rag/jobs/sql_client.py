@@ -42,10 +42,15 @@ def render_script(
     params: Mapping[str, object],
     options: Mapping[str, str] | None = None,
     job_name: str = "",
+    settings: Mapping[str, str] | None = None,
 ) -> str:
     """functions.sql + `sql_file` as one `sql-client.sh -f` script; `options` go into
-    `pipeline.global-job-parameters` under the file's own `SET 'flink-rag.*'`s."""
+    `pipeline.global-job-parameters` under the file's own `SET 'flink-rag.*'`s; `settings`
+    (Flink's own keys, e.g. `python.fn-execution.bundle.size`) are SET first."""
     head = [f"SET 'pipeline.name' = '{sql_files.quote(job_name)}'"] if job_name else []
+    head += [
+        f"SET '{sql_files.quote(k)}' = '{sql_files.quote(v)}'" for k, v in (settings or {}).items()
+    ]
     parts = [
         *head,
         *sql_files.statements("functions.sql", {}),
@@ -141,11 +146,13 @@ def submit(
     options: Mapping[str, str] | None = None,
     flink: Any = None,
     timeout_s: float = SUBMIT_TIMEOUT_S,
+    settings: Mapping[str, str] | None = None,
 ) -> SessionJob:
     """Render the script under the state dir, run `sql-client.sh -f` against the local session
     cluster (`flink`: the stack's FlinkCluster, default the standard one) and return the job.
 
-    `options` come on top of `env_options()` (explicit wins)."""
+    `options` come on top of `env_options()` (explicit wins); `settings` are Flink's own keys,
+    SET at the top of the script."""
     from flink_rag.packaging import build_wheel
 
     if flink is None:
@@ -161,7 +168,11 @@ def submit(
     log = work / f"{stem}-{run}.log"
     script.write_text(
         render_script(
-            sql_file, params, {**env_options(dict(os.environ)), **(options or {})}, job_name
+            sql_file,
+            params,
+            {**env_options(dict(os.environ)), **(options or {})},
+            job_name,
+            settings,
         )
     )
     cmd, env = flink.sql_client(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from flink_rag.airline import dataset, ingestion, rebooking
 from flink_rag.airline.checks import (
@@ -103,6 +105,26 @@ def test_the_sql_client_job_name_is_quoted():
     assert script.startswith("SET 'pipeline.name' = 'it''s mine';\n")
     statements = sql_files.split_statements(script)
     assert sql_files.parse_set(statements[0]) == ("pipeline.name", "it's mine")
+
+
+@given(st.from_regex(r"[a-z][a-z0-9._-]{0,30}", fullmatch=True), st.text(max_size=40))
+def test_the_sql_client_settings_are_set_first_and_quoted(key: str, value: str):
+    # Keys are Flink's (dotted words); a value is any text and comes back whole.
+    from flink_rag.jobs.sql_client import render_script
+
+    assume("\x00" not in key + value)
+    script = render_script(
+        "rebooking.sql",
+        rebooking.sql_params("k:9092", group_id="g"),
+        job_name="j",
+        settings={key: value, "python.fn-execution.bundle.size": "1"},
+    )
+    statements = sql_files.split_statements(script)
+    sets = [sql_files.parse_set(s) for s in statements[:3]]
+    assert sets[0] == ("pipeline.name", "j")
+    assert sets[1:] == [(key, value), ("python.fn-execution.bundle.size", "1")] or (
+        key == "python.fn-execution.bundle.size" and sets[1] == (key, "1")
+    )
 
 
 def test_store_profiles_match_between_ingestion_and_rebooking():
