@@ -26,6 +26,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from flink_rag.jobs.bundles import bundle_settings
+
 DEFAULT = "default"
 QUESTIONS = (
     "How do I change the name on my booking?",
@@ -83,7 +85,7 @@ HEADER = (
 
 
 def run_burst(bootstrap: str, llm_base_url: str, messages: int, bundle: str) -> BurstResult:
-    """One job with `bundle` as python.fn-execution.bundle.size (DEFAULT: PyFlink's own)."""
+    """One job with bundles of `bundle` rows (`bundle_settings`; DEFAULT: PyFlink's own)."""
     from flink_rag.airline import kafka_io
     from flink_rag.jobs import minicluster
     from flink_rag.jobs.output import OutputReader
@@ -94,12 +96,7 @@ def run_burst(bootstrap: str, llm_base_url: str, messages: int, bundle: str) -> 
     kafka_io.ensure_topics(
         bootstrap, [kafka_io.TopicSpec(inp, compact=False), kafka_io.TopicSpec(out, False)]
     )
-    table_options = {}
-    if bundle != DEFAULT:
-        table_options = {
-            "python.fn-execution.bundle.size": bundle,
-            "python.fn-execution.arrow.batch.size": bundle,
-        }
+    table_options = {} if bundle == DEFAULT else bundle_settings(int(bundle))
     options = {
         "flink-rag.llm.base-url": llm_base_url,
         "flink-rag.llm.model": "smollm2",

@@ -14,21 +14,19 @@ from typing import Any
 
 from flink_rag.airline import checks, dataset, ingestion, kafka_io, rebooking
 from flink_rag.airline.events import make_event
+from flink_rag.jobs.bundles import bundle_settings
 
 DEFAULT_TIMEOUT_S = 900.0
 SETTLE_S = 20.0  # after the job runs: time to read the CRM tables before the event
 # Deterministic, short answers: a replay after a restart asks the same question and, with
 # the response cache, gets the same answer.
 JOB_OPTIONS = {"flink-rag.llm.temperature": "0", "flink-rag.llm.max-tokens": "200"}
-# A Python function's results leave its worker when its bundle ends, and a bundle is at most
-# this many rows: the passengers' answers leave one by one instead of all with the last. The
-# local llama.cpp server answers one request at a time, so a bigger bundle (more calls in
-# flight) would only make every answer wait for the slowest; with a provider that serves
-# calls in parallel, size it to that parallelism (BENCHMARKS.md, "A burst of messages").
-FLINK_SETTINGS = {
-    "python.fn-execution.bundle.size": "1",
-    "python.fn-execution.arrow.batch.size": "1",
-}
+# A Python function's results leave its worker when its bundle ends: with bundles of one row
+# (finished by the timer every 100 ms) the passengers' answers leave one by one instead of all
+# with the last. The local llama.cpp server answers one request at a time, so more calls in
+# flight would only make every answer wait for the slowest; with a provider that serves calls
+# in parallel, size the bundle to that parallelism (BENCHMARKS.md, "A burst of messages").
+FLINK_SETTINGS = bundle_settings(1)
 
 Say = Callable[[str], None]
 
