@@ -8,8 +8,9 @@ and arrive here with the `flink-rag.<section>.` prefix stripped. An option that 
 back to its environment variable (listed per field), then to a named default. Every section is a
 frozen pydantic model: an unknown key (a typo) or a bad value is a `ConfigError` naming the key
 and the fix, raised when the job starts, never per row. Secrets (API keys, a MongoDB URI that
-may hold a password) come only from the environment or from a file named by `<VAR>_FILE`, are
-held as `SecretStr`, and an option that tries to carry one is refused.
+may hold a password) come only from the operator's connections (connections.py): SQL names a
+connection (`flink-rag.llm.connection`), never a variable, a file or a URI; an option that
+tries to carry a secret is refused, and a key goes only to an endpoint of its connection.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .call_limits import (
     DEFAULT_OUTAGE_WAIT_S,
     DEFAULT_RATE_LIMIT_WAIT_S,
 )
+from .connections import DEFAULT, Connection, Connections, bind_openai
 from .errors import ConfigError
 
 # Shifts every port of the local stack, so that two stacks (two checkouts) run side by side.
@@ -56,7 +58,6 @@ LOCAL_LLM_MODEL = "smollm2"
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 OPENAI_EMBED_MODEL = "text-embedding-3-small"
 DEFAULT_DATABASE = "flink_rag"
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
 # OpenAI's documented embedding limits (per request / per input).
 OPENAI_MAX_BATCH_INPUTS = 2048
@@ -90,6 +91,8 @@ def _job_defaults(options: Mapping[str, str], env: Mapping[str, str]) -> dict[st
 
 # Option names that would put a secret into SQL text.
 _SECRET_OPTIONS = ("api-key", "apikey", "password", "uri", "mongodb-uri", "token", "secret")
+# Options that chose where a secret comes from; the operator's connections do that now.
+_GONE_OPTIONS = ("api-key-env",)
 
 
 def secret(env_name: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -125,6 +128,10 @@ Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(gt=0)]
+# A connection's name as SQL gives it: compared in lower case, the form the file must use.
+ConnectionName = Annotated[
+    str, BeforeValidator(_lower), Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+]
 OnError = Annotated[Literal["null", "fail"], BeforeValidator(_lower)]
 
 
@@ -178,11 +185,19 @@ class Section(BaseModel):
 def check_keys(prefix: str, options: Mapping[str, str], valid: tuple[str, ...]) -> None:
     """Refuse secrets and unknown keys, naming the closest valid key."""
     for key in options:
-        if key.rsplit(".", 1)[-1].lower() in _SECRET_OPTIONS:
+        last = key.rsplit(".", 1)[-1].lower()
+        if last in _SECRET_OPTIONS or last in _GONE_OPTIONS:
+            what = (
+                "would put a secret into SQL text"
+                if last in _SECRET_OPTIONS
+                else ("would let SQL choose where a key comes from, and is gone")
+            )
             raise ConfigError(
-                f"option '{prefix}{key}' would put a secret into SQL text; set it in the "
-                "environment of the Flink processes instead (OPENAI_API_KEY_FILE or "
-                f"MONGODB_URI_FILE, or name the variable with '{prefix}api-key-env')"
+                f"option '{prefix}{key}' {what}; secrets belong to connections that the "
+                "cluster's operator defines in the environment of the Flink processes "
+                "(OPENAI_API_KEY_FILE / MONGODB_URI_FILE for the "
+                "default one, more in the file named by FLINK_RAG_CONNECTIONS): ask for one "
+                f"and name it with '{prefix}connection'"
             )
         if key not in valid:
             close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
@@ -210,7 +225,8 @@ class EmbedSettings(Section):
     model: str = LOCAL_EMBED_MODEL
     base_url: str | None = Field(None, alias="base-url")
     api_key: SecretStr | None = Field(None, exclude=True)
-    api_key_env: str = Field(DEFAULT_API_KEY_ENV, alias="api-key-env")
+    # The operator's connection (connections.py) whose key and limits the calls use.
+    connection: ConnectionName = DEFAULT
     dimensions: PositiveInt | None = None
     max_batch_inputs: PositiveInt = Field(OPENAI_MAX_BATCH_INPUTS, alias="max-batch-inputs")
     max_batch_tokens: PositiveInt = Field(OPENAI_MAX_BATCH_TOKENS, alias="max-batch-tokens")
@@ -239,19 +255,35 @@ class EmbedSettings(Section):
 
     @classmethod
     def from_options(
-        cls, options: Mapping[str, str], env: Mapping[str, str] | None = None
+        cls,
+        options: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        *,
+        resolve: bool = True,
     ) -> EmbedSettings:
+        """With `resolve`, the connection is looked up in this process's environment and its
+        key bound (a worker's job start); without, only the options are checked (a client,
+        whose environment is not the cluster's)."""
         env = os.environ if env is None else env
         provider = _lower(options.get("provider") or env.get("FLINK_RAG_EMBED_PROVIDER") or "")
-        key_env = options.get("api-key-env") or DEFAULT_API_KEY_ENV
         extra: dict[str, Any] = _job_defaults(options, env)
-        if provider == "openai":
-            extra["api_key"] = secret(key_env, env)
-            if not options.get("model") and not env.get("FLINK_RAG_EMBED_MODEL"):
-                extra["model"] = OPENAI_EMBED_MODEL
+        if provider == "openai" and not (options.get("model") or env.get("FLINK_RAG_EMBED_MODEL")):
+            extra["model"] = OPENAI_EMBED_MODEL
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
         built: EmbedSettings = cls.build("flink-rag.embed.", options, env, extra)
+        if provider == "openai" and resolve:
+            conn = _connection(built.connection, "openai", "flink-rag.embed.", env)
+            wanted = built.base_url if options.get("base-url") or conn.from_environment else None
+            base_url, key = bind_openai(conn, wanted, env, "flink-rag.embed.")
+            built = built.model_copy(
+                update={
+                    "base_url": base_url,
+                    "api_key": SecretStr(key) if key else None,
+                    "connection": conn.name,
+                    "concurrency": _capped(built.concurrency, conn.concurrency),
+                }
+            )
         return built
 
 
@@ -268,7 +300,8 @@ class LlmSettings(Section):
     base_url: str = Field(LOCAL_LLM_BASE_URL, alias="base-url")
     model: str = LOCAL_LLM_MODEL
     api_key: SecretStr | None = Field(None, exclude=True)
-    api_key_env: str = Field(DEFAULT_API_KEY_ENV, alias="api-key-env")
+    # The operator's connection (connections.py) whose key and limits the calls use.
+    connection: ConnectionName = DEFAULT
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     max_tokens: PositiveInt | None = Field(256, alias="max-tokens")
     seed: int | None = None
@@ -302,15 +335,34 @@ class LlmSettings(Section):
 
     @classmethod
     def from_options(
-        cls, options: Mapping[str, str], env: Mapping[str, str] | None = None
+        cls,
+        options: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        *,
+        resolve: bool = True,
     ) -> LlmSettings:
+        """`resolve` as in EmbedSettings.from_options."""
         env = os.environ if env is None else env
-        key_env = options.get("api-key-env") or DEFAULT_API_KEY_ENV
-        extra = {"api_key": secret(key_env, env), **_job_defaults(options, env)}
+        extra = _job_defaults(options, env)
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
         built: LlmSettings = cls.build("flink-rag.llm.", options, env, extra)
-        return built
+        if not resolve:
+            return built
+        conn = _connection(built.connection, "openai", "flink-rag.llm.", env)
+        # A SQL option, or on the environment's connection its FLINK_RAG_LLM_BASE_URL or the
+        # local server; otherwise the connection's endpoint.
+        wanted = built.base_url if options.get("base-url") or conn.from_environment else None
+        base_url, key = bind_openai(conn, wanted, env, "flink-rag.llm.")
+        return built.model_copy(
+            update={
+                "base_url": base_url or built.base_url,
+                "api_key": SecretStr(key) if key else None,
+                "connection": conn.name,
+                "concurrency": _capped(built.concurrency, conn.concurrency),
+                "requests_per_minute": _capped(built.requests_per_minute, conn.rpm),
+            }
+        )
 
 
 class StoreSettings(Section):
@@ -323,6 +375,8 @@ class StoreSettings(Section):
 
     name: str
     uri: SecretStr = Field(SecretStr(LOCAL_MONGODB_URI), exclude=True)
+    # The operator's mongodb connection (connections.py): its URI is the secret.
+    connection: ConnectionName = DEFAULT
     database: str = DEFAULT_DATABASE
     collection: str = ""
     index: str = ""
@@ -355,19 +409,52 @@ class StoreSettings(Section):
 
     @classmethod
     def from_options(
-        cls, name: str, options: Mapping[str, str], env: Mapping[str, str] | None = None
+        cls,
+        name: str,
+        options: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        *,
+        resolve: bool = True,
     ) -> StoreSettings:
+        """`resolve` as in EmbedSettings.from_options; the URI comes from the connection."""
         env = os.environ if env is None else env
+        prefix = f"flink-rag.store.{name}."
         extra: dict[str, Any] = {
             "name": name,
-            "uri": secret("MONGODB_URI", env) or LOCAL_MONGODB_URI,
             "collection": options.get("collection") or name,
             "index": options.get("index") or f"{name}_vector_index",
         }
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
-        built: StoreSettings = cls.build(f"flink-rag.store.{name}.", options, env, extra)
-        return built
+        built: StoreSettings = cls.build(prefix, options, env, extra)
+        if not resolve:
+            return built
+        conn = _connection(built.connection, "mongodb", prefix, env)
+        uri = conn.secret(env)
+        if uri is None and not conn.from_environment:
+            raise ConfigError(
+                f"connection {conn.name!r} keeps its URI in {conn.secret_source()}, which is "
+                "not set in the Flink processes; ask the operator to mount it "
+                "(`flink-rag connections check` shows what resolves)"
+            )
+        return built.model_copy(
+            update={
+                "uri": SecretStr(uri or LOCAL_MONGODB_URI),
+                "connection": conn.name,
+                "concurrency": _capped(built.concurrency, conn.concurrency),
+            }
+        )
+
+
+def _connection(name: str, kind: Any, prefix: str, env: Mapping[str, str]) -> Connection:
+    return Connections.load(env).get(name, kind, f"{prefix}connection")
+
+
+def _capped(value: int | None, cap: int | None) -> int | None:
+    """An option SQL set, capped by the connection's limit: SQL can lower it, never raise it."""
+    if cap is None:
+        return value
+    return cap if value is None else min(value, cap)
 
 
 def section(options: Mapping[str, str], prefix: str) -> dict[str, str]:

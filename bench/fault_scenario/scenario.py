@@ -199,11 +199,9 @@ def _job_options(
         "flink-rag.embed.provider": "openai",
         "flink-rag.embed.base-url": server.base_url,
         "flink-rag.embed.model": contenders.EMBED_MODEL,
-        "flink-rag.embed.api-key-env": contenders.API_KEY_ENV,
         "flink-rag.embed.cache-dir": cache_dir,
         "flink-rag.llm.base-url": f"http://{llm.listen}/v1",
         "flink-rag.llm.model": contenders.CHAT_MODEL,
-        "flink-rag.llm.api-key-env": contenders.API_KEY_ENV,
         "flink-rag.llm.concurrency": str(args.concurrency),
         "flink-rag.llm.timeout": "10",
         "flink-rag.llm.cache-dir": cache_dir,
@@ -265,7 +263,6 @@ def run_scenario(args: argparse.Namespace, note: Note = lambda *_: None) -> Repo
     from flink_rag.airline import dataset, kafka_io, rebooking
     from flink_rag.airline.events import make_event
     from flink_rag.local.session import shared_stack
-    from flink_rag_bench import contenders
     from flink_rag_bench.fault_scenario.actions import lift
     from flink_rag_bench.fault_scenario.cluster import session_cluster
     from flink_rag_bench.fault_scenario.documents import drop
@@ -290,7 +287,6 @@ def run_scenario(args: argparse.Namespace, note: Note = lambda *_: None) -> Repo
         bootstrap = endpoints.kafka_bootstrap
         _load(plan, bootstrap, endpoints.mongodb_uri)
         resources.callback(_restore_env, {k: os.environ.get(k) for k in _ENV_SET})
-        os.environ.setdefault(contenders.API_KEY_ENV, contenders.DUMMY_API_KEY)
         # The workers read the store's URI from the environment: the proxy's. A session
         # cluster's TaskManagers take this environment when they start, so it is set first.
         os.environ["MONGODB_URI"] = f"mongodb://{mongo.listen}/?directConnection=true"

@@ -22,6 +22,9 @@ def _run_job(tmp_path: Path, env_update: dict[str, str], base_url: str) -> str:
     log_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "LOG4J_PROPERTIES")}
     env.update(env_update)
+    # The operator's endpoint for the key (the default connection): the job's base-url matches
+    # it, so the key goes there and nowhere else.
+    env["FLINK_RAG_LLM_BASE_URL"] = base_url
     env["FLINK_LOG_DIR"] = str(log_dir)  # this job's JVM and worker logs, nothing else
     done = subprocess.run(
         [sys.executable, str(JOB), base_url],
