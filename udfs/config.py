@@ -145,6 +145,9 @@ def configure(t_env: Any, options: Mapping[str, str]) -> None:
     The Python twin of `SET 'pipeline.global-job-parameters.flink-rag.<key>' = '<value>'`;
     calls add up, later values win.
     """
+    from .quiet_logs import quiet_gateway_jvm
+
+    quiet_gateway_jvm(t_env)  # a program may configure() and never register() (SQL DDL)
     conf = t_env.get_config()
     refuse_map_form(conf.get(JOB_PARAMETERS, None))
     for key in options:
