@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -105,23 +113,28 @@ class Connection(BaseModel):
             raise ValueError("must be an environment variable name (letters, digits, _)")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Connection:
-        if self.secret_file and self.secret_env:
-            raise ValueError("set secret-file or secret-env, not both")
-        if self.kind == "openai":
-            endpoint = self.endpoint or OPENAI_API_ENDPOINT
-            if canonical_endpoint(endpoint) is None:
-                raise ValueError(
-                    "endpoint must be a plain http(s) base URL (no user:password@, query or "
-                    "fragment), e.g. https://api.openai.com/v1; a key goes in secret-file"
-                )
-        elif self.endpoint is not None:
+    @field_validator("endpoint")
+    @classmethod
+    def _plain_endpoint(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if info.data.get("kind") == "mongodb":
             raise ValueError(
                 "a mongodb connection has no endpoint field: its URI (with any password) is "
                 "the secret, in secret-file or secret-env"
             )
-        elif not (self.secret_file or self.secret_env):
+        if canonical_endpoint(value) is None:
+            raise ValueError(
+                "must be a plain http(s) base URL (no user:password@, query or fragment), "
+                "e.g. https://api.openai.com/v1; a key goes in secret-file"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Connection:
+        if self.secret_file and self.secret_env:
+            raise ValueError("set secret-file or secret-env, not both")
+        if self.kind == "mongodb" and not (self.secret_file or self.secret_env):
             raise ValueError("a mongodb connection needs secret-file or secret-env (its URI)")
         return self
 
@@ -248,9 +261,9 @@ def parse(text: str, source: str) -> dict[str, Connection]:
             found[name] = Connection.model_validate({**fields, "name": name})
         except ValidationError as err:
             first = err.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "(table)"
+            field = "".join(f".{p}" for p in first["loc"])
             message = first["msg"].removeprefix("Value error, ")
-            raise ConfigError(f"{source}: connections.{name}.{field}: {message}") from None
+            raise ConfigError(f"{source}: connections.{name}{field}: {message}") from None
     return found
 
 
