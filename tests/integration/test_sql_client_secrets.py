@@ -9,16 +9,13 @@ import os
 import random
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from capture_server import CaptureServer
 
 from flink_rag.local.config import LocalConfig
 from flink_rag.local.stack import Stack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flink"))
-from capture_server import CaptureServer  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
