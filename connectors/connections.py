@@ -23,6 +23,7 @@ defaults need no file. A key goes only to an endpoint of its own connection (end
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -83,7 +84,12 @@ def is_loopback(url: str | None) -> bool:
     """Whether a plain URL names this machine (where the local and test servers listen)."""
     canonical = canonical_endpoint(url or "")
     host = urlsplit(canonical).hostname if canonical else None
-    return host is not None and (host in ("localhost", "::1") or host.startswith("127."))
+    if host == "localhost":
+        return True
+    try:  # an address, not a name that merely starts like one (127.0.0.1.example.com)
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Connection(BaseModel):

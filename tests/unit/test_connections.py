@@ -17,6 +17,7 @@ from flink_rag.connectors.connections import (
     Connections,
     bind_openai,
     canonical_endpoint,
+    is_loopback,
     parse,
 )
 from flink_rag.connectors.errors import ConfigError
@@ -107,6 +108,23 @@ def test_a_loopback_url_off_the_connection_is_called_without_the_key(env):
         {"connection": "openai-prod", "base-url": "http://127.0.0.1:9/v1"}, env
     )
     assert llm.api_key is None
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:1/v1", True),
+        ("http://127.9.9.9/v1", True),
+        ("http://[::1]:8000/v1", True),
+        ("HTTP://LOCALHOST:1/v1/", True),
+        ("http://127.0.0.1.evil.example/v1", False),
+        ("http://localhost.evil.example/v1", False),
+        ("http://0.0.0.0:1/v1", False),
+        ("http://user@127.0.0.1/v1", False),  # not a plain URL at all
+    ],
+)
+def test_loopback_means_an_address_of_this_machine_not_a_look_alike_name(url, loopback):
+    assert is_loopback(url) is loopback
 
 
 def test_the_environment_is_the_default_connection():
