@@ -16,10 +16,9 @@ from flink_rag.connectors.connections import (
     LOCAL_PLACEHOLDER_KEY,
     Connections,
     bind_openai,
-    canonical_endpoint,
-    is_loopback,
     parse,
 )
+from flink_rag.connectors.endpoint_urls import canonical_endpoint, is_loopback
 from flink_rag.connectors.errors import ConfigError
 from flink_rag.connectors.settings import EmbedSettings, LlmSettings, StoreSettings
 from flink_rag.udfs.config import validate
