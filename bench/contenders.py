@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import importlib.util
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,16 +190,13 @@ def _ours_env(
     why = udfs_available()
     if why:
         raise ContenderUnavailable(why)
-    os.environ.setdefault(API_KEY_ENV, DUMMY_API_KEY)  # inherited by the Python workers
     conf = {
         "flink-rag.embed.provider": "openai",
         "flink-rag.embed.base-url": base_url,
         "flink-rag.embed.model": EMBED_MODEL,
-        "flink-rag.embed.api-key-env": API_KEY_ENV,
         "flink-rag.embed.concurrency": str(concurrency),
         "flink-rag.llm.base-url": base_url,
         "flink-rag.llm.model": CHAT_MODEL,
-        "flink-rag.llm.api-key-env": API_KEY_ENV,
         "flink-rag.llm.concurrency": str(concurrency),
         "flink-rag.llm.max-tokens": str(MAX_TOKENS),
     }

@@ -109,15 +109,12 @@ def running_pipeline(
                 "DEAD_LETTER_TOPIC": names["dead"],
             },
         )
-        os.environ.setdefault(contenders.API_KEY_ENV, contenders.DUMMY_API_KEY)
         options = {
             "flink-rag.embed.provider": "openai",
             "flink-rag.embed.base-url": server.base_url,
             "flink-rag.embed.model": contenders.EMBED_MODEL,
-            "flink-rag.embed.api-key-env": contenders.API_KEY_ENV,
             "flink-rag.llm.base-url": server.base_url,
             "flink-rag.llm.model": contenders.CHAT_MODEL,
-            "flink-rag.llm.api-key-env": contenders.API_KEY_ENV,
             "flink-rag.llm.concurrency": str(case.concurrency),
             # Measure the calls, not a replay from the machine-wide answer cache.
             "flink-rag.embed.cache-dir": "off",

@@ -145,7 +145,7 @@ class ChatClient:
                 self._rate = RateController(
                     s.concurrency, s.min_concurrency, s.rate_limit_wait_s, self.metrics, "llm"
                 )
-            self._api_key = resolve_api_key(s.api_key, s.api_key_env, s.base_url, "llm")
+            self._api_key = resolve_api_key(s.api_key, s.connection, s.base_url, "llm")
             self._client = create_client(
                 base_url=s.base_url,
                 api_key=self._api_key,

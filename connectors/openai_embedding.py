@@ -47,7 +47,7 @@ class OpenAIEmbedder(Embedder):
         if self._client is not None:
             return
         s = self.settings
-        self._api_key = resolve_api_key(s.api_key, s.api_key_env, s.base_url, "embed")
+        self._api_key = resolve_api_key(s.api_key, s.connection, s.base_url, "embed")
         self._client = create_client(
             base_url=s.base_url,
             api_key=self._api_key,

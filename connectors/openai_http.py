@@ -17,13 +17,12 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from .call_policy import CallPolicy, attempts, note, remaining_s
+from .connections import LOCAL_PLACEHOLDER_KEY
 from .errors import ConfigError, ProviderError
 from .metrics import Metrics
 from .outage import http_retry_after_s, is_outage, is_rate_limit, is_transient
 from .rate_control import RateController
 
-# Servers on this machine (llama.cpp, vLLM, Ollama) ignore the key but the SDK requires one.
-LOCAL_PLACEHOLDER_KEY = "not-needed-for-local-servers"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _KEY_LIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_\-*]{6,}")
 # The `user:password@` of a URL, wherever it shows up in an error text.
@@ -80,9 +79,12 @@ def safe_url(base_url: str | None) -> str:
 
 
 def resolve_api_key(
-    api_key: SecretStr | str | None, api_key_env: str, base_url: str | None, section: str
+    api_key: SecretStr | str | None, connection: str, base_url: str | None, section: str
 ) -> str:
-    """The key to send; a local server gets a placeholder, a remote one must have a key."""
+    """The key to send; a local server gets a placeholder, a remote one must have a key.
+
+    Settings built from a job's options carry a key only for an endpoint of their connection
+    (connections.bind_openai); this is the last check for settings made any other way."""
     if isinstance(api_key, SecretStr):
         api_key = api_key.get_secret_value()
     if api_key:
@@ -91,9 +93,10 @@ def resolve_api_key(
         return LOCAL_PLACEHOLDER_KEY
     where = safe_url(base_url)
     raise ConfigError(
-        f"no API key for {where}: set the environment variable {api_key_env} (or "
-        f"{api_key_env}_FILE naming a file that holds it), or name another variable with "
-        f"'flink-rag.{section}.api-key-env'"
+        f"no API key for {where} on connection {connection!r}: its operator sets "
+        f"OPENAI_API_KEY (or OPENAI_API_KEY_FILE) for the default connection, or a connection "
+        f"in the file named by FLINK_RAG_CONNECTIONS; SQL then names it in "
+        f"'flink-rag.{section}.connection'"
     )
 
 
@@ -206,7 +209,10 @@ def provider_error(
                 + f", or raise '{opt}.outage-wait' (with '{opt}.rate-limit-wait') to wait longer"
             )
         elif status in (401, 403):
-            advice = "check the API key (the env var named by api-key-env) and its permissions"
+            advice = (
+                f"check the key of the connection '{opt}.connection' names, and its permissions "
+                "(`flink-rag connections check` on the cluster shows where it comes from)"
+            )
         elif status == 404:
             advice = f"check '{opt}.model' and '{opt}.base-url'"
         elif status >= 500:

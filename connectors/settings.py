@@ -8,19 +8,18 @@ and arrive here with the `flink-rag.<section>.` prefix stripped. An option that 
 back to its environment variable (listed per field), then to a named default. Every section is a
 frozen pydantic model: an unknown key (a typo) or a bad value is a `ConfigError` naming the key
 and the fix, raised when the job starts, never per row. Secrets (API keys, a MongoDB URI that
-may hold a password) come only from the environment or from a file named by `<VAR>_FILE`, are
-held as `SecretStr`, and an option that tries to carry one is refused.
+may hold a password) come only from the operator's connections (connections.py): SQL names a
+connection (`flink-rag.llm.connection`), never a variable, a file or a URI; an option that
+tries to carry a secret is refused, and a key goes only to an endpoint of its connection.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr
 
 from .call_limits import (
     DEFAULT_EMBED_TIMEOUT_S,
@@ -29,7 +28,21 @@ from .call_limits import (
     DEFAULT_OUTAGE_WAIT_S,
     DEFAULT_RATE_LIMIT_WAIT_S,
 )
+from .connections import DEFAULT, Connection, Connections, bind_openai
 from .errors import ConfigError
+from .sections import (
+    ConnectionName,
+    Names,
+    NonNegativeInt,
+    OnError,
+    PositiveInt,
+    Seconds,
+    Section,
+    _lower,
+)
+from .sections import check_keys as check_keys  # re-exported: udfs/config.py
+from .sections import secret as secret  # re-exported
+from .sections import section as section  # re-exported
 
 # Shifts every port of the local stack, so that two stacks (two checkouts) run side by side.
 PORT_OFFSET_ENV = "FLINK_RAG_PORT_OFFSET"
@@ -56,7 +69,6 @@ LOCAL_LLM_MODEL = "smollm2"
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 OPENAI_EMBED_MODEL = "text-embedding-3-small"
 DEFAULT_DATABASE = "flink_rag"
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
 # OpenAI's documented embedding limits (per request / per input).
 OPENAI_MAX_BATCH_INPUTS = 2048
@@ -88,112 +100,6 @@ def _job_defaults(options: Mapping[str, str], env: Mapping[str, str]) -> dict[st
     return extra
 
 
-# Option names that would put a secret into SQL text.
-_SECRET_OPTIONS = ("api-key", "apikey", "password", "uri", "mongodb-uri", "token", "secret")
-
-
-def secret(env_name: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The value of env var `env_name`, or the contents of the file named by `<env_name>_FILE`."""
-    env = os.environ if env is None else env
-    value = env.get(env_name)
-    if value:
-        return value
-    path = env.get(f"{env_name}_FILE")
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as err:
-            raise ConfigError(
-                f"{env_name}_FILE points to a file that cannot be read ({err.strerror}); "
-                f"fix the path or set {env_name} instead"
-            ) from None
-    return None
-
-
-def _names(raw: Any) -> Any:
-    """'a,b;c' -> ('a', 'b', 'c'); lists in a SET value are separated by ',' or ';'."""
-    if isinstance(raw, str):
-        return tuple(p.strip() for p in raw.replace(";", ",").split(",") if p.strip())
-    return raw
-
-
-def _lower(raw: Any) -> Any:
-    return raw.strip().lower() if isinstance(raw, str) else raw
-
-
-Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-Seconds = Annotated[float, Field(gt=0)]
-OnError = Annotated[Literal["null", "fail"], BeforeValidator(_lower)]
-
-
-class Section(BaseModel):
-    """One `flink-rag.<section>.*` group. Field aliases are the option keys."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    #: The `flink-rag.` section name, e.g. "llm" or "store".
-    section: ClassVar[str] = ""
-    #: Option key -> environment variables consulted (in order) when the option is unset.
-    env_fallbacks: ClassVar[dict[str, tuple[str, ...]]] = {}
-
-    @classmethod
-    def option_keys(cls) -> tuple[str, ...]:
-        """The option keys this section accepts (`flink-rag.<section>.<key>`)."""
-        return tuple(f.alias or n for n, f in cls.model_fields.items() if n != "name")
-
-    @classmethod
-    def build(
-        cls,
-        prefix: str,
-        options: Mapping[str, str],
-        env: Mapping[str, str],
-        extra: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """Validate `options` (keys without `prefix`) with env fallbacks; one-line errors."""
-        options = {k: v for k, v in options.items() if v is not None and v != ""}
-        check_keys(prefix, options, cls.option_keys())
-        data: dict[str, Any] = dict(options)
-        source = {k: f"option '{prefix}{k}'" for k in options}
-        for key, names in cls.env_fallbacks.items():
-            if key not in data:
-                for name in names:
-                    if env.get(name):
-                        data[key], source[key] = env[name], f"env var {name}"
-                        break
-        data.update(extra or {})
-        try:
-            return cls.model_validate(data)
-        except ValidationError as err:
-            first = err.errors()[0]
-            key = str(first["loc"][0]) if first["loc"] else "?"
-            where = source.get(key, f"option '{prefix}{key}'")
-            raise ConfigError(
-                f"{where} has an invalid value {data.get(key)!r}: {first['msg']}; "
-                "fix the SET statement or the variable"
-            ) from None
-
-
-def check_keys(prefix: str, options: Mapping[str, str], valid: tuple[str, ...]) -> None:
-    """Refuse secrets and unknown keys, naming the closest valid key."""
-    for key in options:
-        if key.rsplit(".", 1)[-1].lower() in _SECRET_OPTIONS:
-            raise ConfigError(
-                f"option '{prefix}{key}' would put a secret into SQL text; set it in the "
-                "environment of the Flink processes instead (OPENAI_API_KEY_FILE or "
-                f"MONGODB_URI_FILE, or name the variable with '{prefix}api-key-env')"
-            )
-        if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-            hint = (
-                f"did you mean '{prefix}{close[0]}'?"
-                if close
-                else "valid keys: " + (", ".join(valid))
-            )
-            raise ConfigError(f"unknown option '{prefix}{key}'; {hint}")
-
-
 class EmbedSettings(Section):
     """How EMBED reaches its model."""
 
@@ -210,7 +116,8 @@ class EmbedSettings(Section):
     model: str = LOCAL_EMBED_MODEL
     base_url: str | None = Field(None, alias="base-url")
     api_key: SecretStr | None = Field(None, exclude=True)
-    api_key_env: str = Field(DEFAULT_API_KEY_ENV, alias="api-key-env")
+    # The operator's connection (connections.py) whose key and limits the calls use.
+    connection: ConnectionName = DEFAULT
     dimensions: PositiveInt | None = None
     max_batch_inputs: PositiveInt = Field(OPENAI_MAX_BATCH_INPUTS, alias="max-batch-inputs")
     max_batch_tokens: PositiveInt = Field(OPENAI_MAX_BATCH_TOKENS, alias="max-batch-tokens")
@@ -239,19 +146,35 @@ class EmbedSettings(Section):
 
     @classmethod
     def from_options(
-        cls, options: Mapping[str, str], env: Mapping[str, str] | None = None
+        cls,
+        options: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        *,
+        resolve: bool = True,
     ) -> EmbedSettings:
+        """With `resolve`, the connection is looked up in this process's environment and its
+        key bound (a worker's job start); without, only the options are checked (a client,
+        whose environment is not the cluster's)."""
         env = os.environ if env is None else env
         provider = _lower(options.get("provider") or env.get("FLINK_RAG_EMBED_PROVIDER") or "")
-        key_env = options.get("api-key-env") or DEFAULT_API_KEY_ENV
         extra: dict[str, Any] = _job_defaults(options, env)
-        if provider == "openai":
-            extra["api_key"] = secret(key_env, env)
-            if not options.get("model") and not env.get("FLINK_RAG_EMBED_MODEL"):
-                extra["model"] = OPENAI_EMBED_MODEL
+        if provider == "openai" and not (options.get("model") or env.get("FLINK_RAG_EMBED_MODEL")):
+            extra["model"] = OPENAI_EMBED_MODEL
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
         built: EmbedSettings = cls.build("flink-rag.embed.", options, env, extra)
+        if provider == "openai" and resolve:
+            conn = _connection(built.connection, "openai", "flink-rag.embed.", env)
+            wanted = built.base_url if options.get("base-url") or conn.from_environment else None
+            base_url, key = bind_openai(conn, wanted, env, "flink-rag.embed.")
+            built = built.model_copy(
+                update={
+                    "base_url": base_url,
+                    "api_key": SecretStr(key) if key else None,
+                    "connection": conn.name,
+                    "concurrency": _capped(built.concurrency, conn.concurrency),
+                }
+            )
         return built
 
 
@@ -268,7 +191,8 @@ class LlmSettings(Section):
     base_url: str = Field(LOCAL_LLM_BASE_URL, alias="base-url")
     model: str = LOCAL_LLM_MODEL
     api_key: SecretStr | None = Field(None, exclude=True)
-    api_key_env: str = Field(DEFAULT_API_KEY_ENV, alias="api-key-env")
+    # The operator's connection (connections.py) whose key and limits the calls use.
+    connection: ConnectionName = DEFAULT
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     max_tokens: PositiveInt | None = Field(256, alias="max-tokens")
     seed: int | None = None
@@ -302,15 +226,34 @@ class LlmSettings(Section):
 
     @classmethod
     def from_options(
-        cls, options: Mapping[str, str], env: Mapping[str, str] | None = None
+        cls,
+        options: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        *,
+        resolve: bool = True,
     ) -> LlmSettings:
+        """`resolve` as in EmbedSettings.from_options."""
         env = os.environ if env is None else env
-        key_env = options.get("api-key-env") or DEFAULT_API_KEY_ENV
-        extra = {"api_key": secret(key_env, env), **_job_defaults(options, env)}
+        extra = _job_defaults(options, env)
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
         built: LlmSettings = cls.build("flink-rag.llm.", options, env, extra)
-        return built
+        if not resolve:
+            return built
+        conn = _connection(built.connection, "openai", "flink-rag.llm.", env)
+        # A SQL option, or on the environment's connection its FLINK_RAG_LLM_BASE_URL or the
+        # local server; otherwise the connection's endpoint.
+        wanted = built.base_url if options.get("base-url") or conn.from_environment else None
+        base_url, key = bind_openai(conn, wanted, env, "flink-rag.llm.")
+        return built.model_copy(
+            update={
+                "base_url": base_url or built.base_url,
+                "api_key": SecretStr(key) if key else None,
+                "connection": conn.name,
+                "concurrency": _capped(built.concurrency, conn.concurrency),
+                "requests_per_minute": _capped(built.requests_per_minute, conn.rpm),
+            }
+        )
 
 
 class StoreSettings(Section):
@@ -323,6 +266,8 @@ class StoreSettings(Section):
 
     name: str
     uri: SecretStr = Field(SecretStr(LOCAL_MONGODB_URI), exclude=True)
+    # The operator's mongodb connection (connections.py): its URI is the secret.
+    connection: ConnectionName = DEFAULT
     database: str = DEFAULT_DATABASE
     collection: str = ""
     index: str = ""
@@ -355,21 +300,49 @@ class StoreSettings(Section):
 
     @classmethod
     def from_options(
-        cls, name: str, options: Mapping[str, str], env: Mapping[str, str] | None = None
+        cls,
+        name: str,
+        options: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        *,
+        resolve: bool = True,
     ) -> StoreSettings:
+        """`resolve` as in EmbedSettings.from_options; the URI comes from the connection."""
         env = os.environ if env is None else env
+        prefix = f"flink-rag.store.{name}."
         extra: dict[str, Any] = {
             "name": name,
-            "uri": secret("MONGODB_URI", env) or LOCAL_MONGODB_URI,
             "collection": options.get("collection") or name,
             "index": options.get("index") or f"{name}_vector_index",
         }
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
-        built: StoreSettings = cls.build(f"flink-rag.store.{name}.", options, env, extra)
-        return built
+        built: StoreSettings = cls.build(prefix, options, env, extra)
+        if not resolve:
+            return built
+        conn = _connection(built.connection, "mongodb", prefix, env)
+        uri = conn.secret(env)
+        if uri is None and not conn.from_environment:
+            raise ConfigError(
+                f"connection {conn.name!r} keeps its URI in {conn.secret_source()}, which is "
+                "not set in the Flink processes; ask the operator to mount it "
+                "(`flink-rag connections check` shows what resolves)"
+            )
+        return built.model_copy(
+            update={
+                "uri": SecretStr(uri or LOCAL_MONGODB_URI),
+                "connection": conn.name,
+                "concurrency": _capped(built.concurrency, conn.concurrency),
+            }
+        )
 
 
-def section(options: Mapping[str, str], prefix: str) -> dict[str, str]:
-    """The options under `prefix` (e.g. 'flink-rag.llm.') with the prefix stripped."""
-    return {k[len(prefix) :]: v for k, v in options.items() if k.startswith(prefix)}
+def _connection(name: str, kind: Any, prefix: str, env: Mapping[str, str]) -> Connection:
+    return Connections.load(env).get(name, kind, f"{prefix}connection")
+
+
+def _capped(value: int | None, cap: int | None) -> int | None:
+    """An option SQL set, capped by the connection's limit: SQL can lower it, never raise it."""
+    if cap is None:
+        return value
+    return cap if value is None else min(value, cap)

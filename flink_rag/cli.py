@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "flink_rag.stores.sink_cli",
     "flink_rag.packaging",
     "flink_rag.sql_script",
+    "flink_rag.connections_cli",
 )
 
 # Commands whose module exposes `add_arguments(parser)` and `run(args)`: name -> (module, help).

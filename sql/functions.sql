@@ -41,12 +41,12 @@
 --   SET 'pipeline.global-job-parameters.flink-rag.store.flights.filter-fields' = 'origin,destination';
 --
 -- Sections and keys (defaults in connectors/settings.py):
---   flink-rag.embed.*  provider (local|openai), model, base-url, api-key-env, dimensions,
+--   flink-rag.embed.*  provider (local|openai), model, base-url, connection, dimensions,
 --                      max-batch-inputs, max-batch-tokens, max-input-tokens,
 --                      on-overlong (truncate|error), concurrency, timeout, max-retries,
 --                      on-error (null|fail), cache-dir (default ~/.cache/flink-rag/responses;
 --                      off disables), cache-max-bytes, local-threads, rate-limit-wait
---   flink-rag.llm.*    base-url, model, api-key-env, temperature, max-tokens, seed, timeout,
+--   flink-rag.llm.*    base-url, model, connection, temperature, max-tokens, seed, timeout,
 --                      max-retries, concurrency, on-error, cache-dir, requests-per-minute,
 --                      rate-limit-wait, structured-output (auto|json_schema|json_object),
 --                      cache-max-bytes, outage-wait (s an outage is waited out, default 120),
@@ -55,7 +55,7 @@
 --   flink-rag.store.<name>.*  database, collection, index, path, mode (auto|atlas|scan),
 --                      similarity, filter-fields, fields, content-field, num-candidates,
 --                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait,
---                      concurrency (lookups of a batch in flight, default 8)
+--                      concurrency (lookups of a batch in flight, default 8), connection
 --   flink-rag.stores   store profiles a VECTOR_LOOKUP worker opens and checks at start
 -- Lists are separated by ',' or ';'. A key the functions don't know (a typo) or a bad value
 -- fails the job when it starts, naming the key and the closest valid one. Unset keys fall
@@ -64,10 +64,10 @@
 -- then drops every per-key SET. A plain `SET 'flink-rag.llm.model'` is a table option the
 -- UDFs never see.
 --
--- Secrets never go here: API keys come from OPENAI_API_KEY_FILE (a mounted file; or
--- OPENAI_API_KEY, or the variable named by `flink-rag.<section>.api-key-env`), MongoDB from
--- MONGODB_URI_FILE (or MONGODB_URI), read in the environment of the Flink processes. An option
--- that tries to carry a secret is refused.
+-- Secrets never go here: `connection` names one the cluster's operator defines (the default:
+-- OPENAI_API_KEY_FILE / MONGODB_URI_FILE in the environment of the Flink processes; more in
+-- the file named by FLINK_RAG_CONNECTIONS). A key goes only to its connection's endpoint; an
+-- option that tries to carry a secret is refused.
 --
 -- From Python (the package installed where the driver and the workers run):
 --

@@ -10,12 +10,15 @@ from importlib import resources
 from typing import Any
 
 from .config import configure
+from .quiet_logs import quiet_gateway_jvm
 
 FUNCTIONS_SQL = "functions.sql"
 
 
 def register(t_env: Any) -> None:
-    """Create the temporary system functions of `functions.sql` in `t_env`."""
+    """Create the temporary system functions of `functions.sql` in `t_env`, and keep the
+    workers' environment (secrets included) out of the JVM's log (quiet_logs.py)."""
+    quiet_gateway_jvm(t_env)
     from ..sql.files import split_statements
     from ..sql.runner import execute_statements
 

@@ -61,8 +61,14 @@ def _listed(params: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.replace(";", ",").split(",") if p.strip())
 
 
-def validate(params: Mapping[str, str], env: Mapping[str, str] | None = None) -> None:
-    """Check every `flink-rag.*` key and value; raise ConfigError with the first problem."""
+def validate(
+    params: Mapping[str, str], env: Mapping[str, str] | None = None, *, resolve: bool = True
+) -> None:
+    """Check every `flink-rag.*` key and value; raise ConfigError with the first problem.
+
+    With `resolve` (a worker at job start) the named connections are looked up in this
+    process's environment and every key is bound to its endpoint; without (configure() and
+    the SQL-script writer, whose environment is not the cluster's) only the options are."""
     for key in params:
         name = key[len(PREFIX) :].split(".", 1)[0]
         if key.startswith(PREFIX) and name not in SECTIONS:
@@ -80,10 +86,11 @@ def validate(params: Mapping[str, str], env: Mapping[str, str] | None = None) ->
                 f"option '{PREFIX}{bare}' needs a key, e.g. '{PREFIX}{bare}.model' "
                 f"(see sql/functions.sql for the {bare} keys)"
             )
-    EmbedSettings.from_options(section(params, "flink-rag.embed."), env)
-    LlmSettings.from_options(section(params, "flink-rag.llm."), env)
+    EmbedSettings.from_options(section(params, "flink-rag.embed."), env, resolve=resolve)
+    LlmSettings.from_options(section(params, "flink-rag.llm."), env, resolve=resolve)
     for name in store_names(params):
-        StoreSettings.from_options(name, section(params, f"flink-rag.store.{name}."), env)
+        options = section(params, f"flink-rag.store.{name}.")
+        StoreSettings.from_options(name, options, env, resolve=resolve)
 
 
 class JobConfig:
@@ -138,13 +145,16 @@ def configure(t_env: Any, options: Mapping[str, str]) -> None:
     The Python twin of `SET 'pipeline.global-job-parameters.flink-rag.<key>' = '<value>'`;
     calls add up, later values win.
     """
+    from .quiet_logs import quiet_gateway_jvm
+
+    quiet_gateway_jvm(t_env)  # a program may configure() and never register() (SQL DDL)
     conf = t_env.get_config()
     refuse_map_form(conf.get(JOB_PARAMETERS, None))
     for key in options:
         if not str(key).startswith(PREFIX):
             raise ConfigError(f"configure() takes flink-rag.* keys; got {key!r}")
     merged = {**configured(t_env), **{str(k): str(v) for k, v in options.items()}}
-    validate(merged)
+    validate(merged, resolve=False)
     for key, value in options.items():
         conf.set(job_parameter_key(str(key)), str(value))
     t_env._flink_rag_options = merged
@@ -153,7 +163,7 @@ def configure(t_env: Any, options: Mapping[str, str]) -> None:
 def set_statements(options: Mapping[str, str]) -> list[str]:
     """`options` (full `flink-rag.*` keys) as the per-key SETs a SQL-client script starts with,
     after validating them: the SQL twin of configure()."""
-    validate({str(k): str(v) for k, v in options.items()})
+    validate({str(k): str(v) for k, v in options.items()}, resolve=False)
     return [
         f"SET '{job_parameter_key(str(k))}' = '{str(v).replace(chr(39), chr(39) * 2)}'"
         for k, v in options.items()

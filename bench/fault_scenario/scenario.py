@@ -154,7 +154,6 @@ def _bring_up(
     resources: contextlib.ExitStack, args: argparse.Namespace, plan: Plan, started: float
 ) -> Rig:
     from flink_rag.local.session import shared_stack
-    from flink_rag_bench import contenders
     from flink_rag_bench.fault_scenario.cluster import session_cluster
     from flink_rag_bench.fault_scenario.toxiproxy import Toxiproxy
     from flink_rag_bench.server_process import LoadServerProcess
@@ -169,7 +168,6 @@ def _bring_up(
     mongo = toxiproxy.proxy("mongo", urlsplit(endpoints.mongodb_uri).netloc)
     load(plan, endpoints.kafka_bootstrap, endpoints.mongodb_uri)
     resources.callback(_restore_env, {k: os.environ.get(k) for k in _ENV_SET})
-    os.environ.setdefault(contenders.API_KEY_ENV, contenders.DUMMY_API_KEY)
     # The workers read the store's URI from the environment: the proxy's. A session
     # cluster's TaskManagers take this environment when they start, so it is set first.
     os.environ["MONGODB_URI"] = f"mongodb://{mongo.listen}/?directConnection=true"

@@ -9,7 +9,9 @@ configuration this project writes or starts: the mini-cluster's (via PyFlink's
 
     python -m flink_rag.local.log4j /opt/flink/conf
 
-The file form of secrets (OPENAI_API_KEY_FILE, MONGODB_URI_FILE) keeps the value out of the
+A user's own PyFlink program gets the same through register() and configure(), which set the
+level in its running JVM (flink_rag.udfs.quiet_logs). The file form of secrets
+(OPENAI_API_KEY_FILE, MONGODB_URI_FILE, a connection's secret-file) keeps the value out of the
 environment in the first place; this covers the env form too.
 """
 
@@ -20,13 +22,8 @@ import os
 import sys
 from pathlib import Path
 
-# Logger -> level. Each entry says what it would otherwise print.
-QUIET_LOGGERS = {
-    # Prints the Python worker's whole environment ("payload: ...") at INFO when it closes an
-    # environment and at WARN when that cleanup races a shutdown; every message of this class
-    # names the environment, so it is switched off (task failures are logged by Flink itself).
-    "org.apache.beam.runners.fnexecution.control.DefaultJobBundleFactory": "OFF",
-}
+from flink_rag.udfs.quiet_logs import QUIET_LOGGERS
+
 MARKER = "# flink-rag: keep secrets out of the logs"
 CLI_PROPERTIES = "log4j-cli.properties"
 

@@ -73,11 +73,18 @@ def test_the_package_comes_from_the_wheel_not_the_checkout(installed):
 def test_help_lists_every_command_and_the_optional_ones_say_how_to_install(installed):
     done = cli(installed, "--help")
     assert done.returncode == 0, done.stderr
-    for command in ("local", "index", "store", "package", "sql-script", "demo", "faults", "bench"):
+    commands = ("local", "index", "store", "package", "sql-script", "connections", "demo", "faults")
+    for command in (*commands, "bench"):
         assert command in done.stdout
     faults = cli(installed, "faults")
     assert faults.returncode == 2
     assert "pip install ./bench" in faults.stderr
+
+
+def test_connections_check_runs_from_the_wheel(installed):
+    done = cli(installed, "connections", "check")
+    assert done.returncode in (0, 1), done.stderr  # 1: this machine's own connections
+    assert "default [openai]" in done.stdout and "default [mongodb]" in done.stdout
 
 
 @pytest.mark.parametrize("pipeline", ["rebooking", "ingest-policies", "ingest-documents"])

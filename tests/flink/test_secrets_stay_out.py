@@ -15,16 +15,24 @@ pytestmark = pytest.mark.flink
 
 MARKER = "sk-MARKER-7f3c9e1d2b"
 JOB = Path(__file__).with_name("secrets_job.py")
+README_JOB = Path(__file__).with_name("readme_job.py")
 
 
-def _run_job(tmp_path: Path, env_update: dict[str, str], base_url: str) -> str:
+def _run_job(tmp_path: Path, env_update: dict[str, str], base_url: str, job: Path = JOB) -> str:
     log_dir = tmp_path / "log"
     log_dir.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "LOG4J_PROPERTIES")}
+    drop = ("OPENAI_API_KEY", "LOG4J_PROPERTIES", "_python_worker_execution_mode")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    # The workers' `python` (PyFlink's default python.executable) is this venv's.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["FLINK_RAG_CACHE_DIR"] = "off"  # every row calls the server, so the key is sent
     env.update(env_update)
+    # The operator's endpoint for the key (the default connection): the job's base-url matches
+    # it, so the key goes there and nowhere else.
+    env["FLINK_RAG_LLM_BASE_URL"] = base_url
     env["FLINK_LOG_DIR"] = str(log_dir)  # this job's JVM and worker logs, nothing else
     done = subprocess.run(
-        [sys.executable, str(JOB), base_url],
+        [sys.executable, str(job), base_url],
         env=env,
         capture_output=True,
         text=True,
@@ -56,5 +64,17 @@ def test_the_key_reaches_the_provider_and_no_log_row_or_plan(tmp_path, load_serv
     assert "PLAN" in output
     assert MARKER not in output
     # The key was really sent: the server saw it as the bearer token.
+    sent = hashlib.sha256(f"Bearer {MARKER}".encode()).hexdigest()
+    assert load_server.stats()["authorization_sha256"] == sent
+
+
+def test_the_readme_pyflink_path_leaves_the_key_in_no_log(tmp_path, load_server):
+    """A user's program as the README shows it (TableEnvironment.create, register, configure;
+    no project runner, no log settings) with the key in its environment: PyFlink's stock log
+    configuration would print the workers' environment; register() turns that logger off."""
+    output = _run_job(tmp_path, {"OPENAI_API_KEY": MARKER}, load_server.base_url, README_JOB)
+    rows = [line for line in output.splitlines() if line.startswith("ROW")]
+    assert len(rows) == 3 and all("None]" in row for row in rows), output[-2000:]
+    assert MARKER not in output
     sent = hashlib.sha256(f"Bearer {MARKER}".encode()).hexdigest()
     assert load_server.stats()["authorization_sha256"] == sent

@@ -27,6 +27,7 @@ from packaging.specifiers import SpecifierSet
 
 from flink_rag import packaging as flink_packaging
 from flink_rag.cli import main
+from flink_rag.connectors.connections import parse
 
 pytestmark = pytest.mark.unit
 
@@ -144,12 +145,52 @@ def test_flink_deployment_mounts_the_secrets_as_files():
     assert main_container["name"] == "flink-main-container"  # the name the operator merges
     env = {e["name"]: e.get("value") for e in main_container["env"]}
     assert {"OPENAI_API_KEY", "MONGODB_URI"}.isdisjoint(env)
-    [mount] = main_container["volumeMounts"]
-    [volume] = pod["volumes"]
-    assert mount["name"] == volume["name"] and "secret" in volume
+    mounts = {m["name"]: m for m in main_container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(mounts) == set(volumes) == {"flink-rag-secrets", "flink-rag-connections"}
+    secrets = mounts["flink-rag-secrets"]
+    assert "secret" in volumes["flink-rag-secrets"] and secrets["readOnly"] is True
     for var in ("OPENAI_API_KEY_FILE", "MONGODB_URI_FILE"):
-        assert Path(env[var]).parent == Path(mount["mountPath"])
+        assert Path(env[var]).parent == Path(secrets["mountPath"])
     assert manifest["spec"]["image"] == "flink-rag:0.1.0"
+
+
+def test_the_connections_of_k8s_and_compose_parse_and_name_mounted_secrets():
+    """The connections file each deployment mounts is where FLINK_RAG_CONNECTIONS points,
+    parses as a job parses it, and keeps every secret in a mounted secret file."""
+    manifest = yaml.safe_load((K8S / "flink-deployment.yaml").read_text())
+    pod = manifest["spec"]["podTemplate"]["spec"]
+    [main_container] = pod["containers"]
+    env = {e["name"]: e.get("value") for e in main_container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in main_container["volumeMounts"]}
+    [volume] = [v for v in pod["volumes"] if "configMap" in v]
+    configmap = yaml.safe_load((K8S / "connections-configmap.yaml").read_text())
+    kubernetes_validate.validate(configmap, KUBERNETES_VERSION, strict=True)
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    target = Path(env["FLINK_RAG_CONNECTIONS"])
+    assert target.parent == Path(mounts[volume["name"]])
+    k8s = parse(configmap["data"][target.name], "configmap")
+    assert {c.kind for c in k8s.values()} == {"openai", "mongodb"}
+    for conn in k8s.values():
+        assert Path(conn.secret_file).parent == Path(mounts["flink-rag-secrets"])
+        assert Path(conn.secret_file).name in ("openai_api_key", "mongodb_uri")
+
+    compose = yaml.safe_load(COMPOSE.read_text())
+    declared = compose["configs"]["connections"]["file"]
+    text = (COMPOSE.parent / declared).read_text()
+    local = parse(text, declared)
+    for name in ("jobmanager", "taskmanager", "rebooking-job"):
+        service = compose["services"][name]
+        [config] = service["configs"]
+        assert config["target"] == service["environment"]["FLINK_RAG_CONNECTIONS"]
+        for conn in local.values():
+            assert Path(conn.secret_file).parent == Path("/run/secrets")
+            assert Path(conn.secret_file).name in service["secrets"]
+
+
+def test_the_image_quiets_the_environment_printing_logger():
+    runs = [args for word, args in dockerfile_instructions() if word == "RUN"]
+    assert "python -m flink_rag.local.log4j /opt/flink/conf" in runs
 
 
 def test_sql_runner_job_matches_the_kubernetes_schema():

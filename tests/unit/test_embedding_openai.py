@@ -30,10 +30,11 @@ def test_local_urls(url, local):
     assert is_local_url(url) is local
 
 
-def test_remote_url_without_key_names_the_variable_to_set():
-    with pytest.raises(ConfigError, match="MY_KEY") as err:
-        resolve_api_key(None, "MY_KEY", "https://api.example.com/v1", "embed")
-    assert "flink-rag.embed.api-key-env" in str(err.value)
+def test_remote_url_without_key_names_the_connection_and_how_to_get_one():
+    with pytest.raises(ConfigError, match="connection 'prod'") as err:
+        resolve_api_key(None, "prod", "https://api.example.com/v1", "embed")
+    assert "flink-rag.embed.connection" in str(err.value)
+    assert "FLINK_RAG_CONNECTIONS" in str(err.value)
 
 
 def test_local_server_gets_a_placeholder_and_a_given_key_wins():

@@ -231,7 +231,7 @@ def test_secret_never_reaches_the_error_text():
     with client(sdk) as chat:
         result = chat.complete("q")
     assert "HTTP 401" in result.error and key not in result.error
-    assert "api-key-env" in result.error
+    assert "flink-rag connections check" in result.error
 
 
 def test_on_error_fail_raises():

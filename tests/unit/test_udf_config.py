@@ -109,7 +109,11 @@ def test_env_fallback_and_its_bad_value_name_the_variable():
 def test_secrets_are_secretstr_and_stay_out_of_repr_and_dumps(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text("sk-MARKER-file\n")
-    env = {"OPENAI_API_KEY_FILE": str(key_file), "MONGODB_URI": "mongodb://u:pw-MARKER@h/"}
+    env = {
+        "OPENAI_API_KEY_FILE": str(key_file),
+        "MONGODB_URI": "mongodb://u:pw-MARKER@h/",
+        "FLINK_RAG_LLM_BASE_URL": "https://llm.example.com/v1",
+    }
     llm = LlmSettings.from_options({}, env)
     assert llm.api_key is not None and llm.api_key.get_secret_value() == "sk-MARKER-file"
     store = StoreSettings.from_options("s", {}, env)
