@@ -23,6 +23,8 @@ from flink_rag.connectors.errors import ConfigError
 from flink_rag.connectors.settings import EmbedSettings, LlmSettings, StoreSettings
 from flink_rag.udfs.config import validate
 
+pytestmark = pytest.mark.unit
+
 KEY = "sk-MARKER-prod-4f1c9a"
 URI = "mongodb+srv://app:pw-MARKER-77@cluster0.example.net/"
 

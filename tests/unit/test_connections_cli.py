@@ -6,6 +6,8 @@ import pytest
 
 from flink_rag.cli import main
 
+pytestmark = pytest.mark.unit
+
 KEY = "sk-MARKER-cli-0b7e"
 URI = "mongodb+srv://app:pw-MARKER-cli@cluster0.example.net/"
 
