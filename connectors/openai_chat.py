@@ -26,7 +26,7 @@ from .citations import CitationPlan, plan_citations, provenance_json
 from .embedding import input_problem, is_empty
 from .errors import InputError, ProviderError
 from .metrics import Metrics, NullMetrics
-from .openai_http import create_client, openai_policy, provider_error, redact, resolve_api_key
+from .openai_http import open_client, openai_policy, provider_error, redact
 from .rate_control import RateController, estimated_tokens
 from .response_cache import ResponseCache, cache_key, open_cache
 from .settings import LlmSettings
@@ -145,16 +145,7 @@ class ChatClient:
                 self._rate = RateController(
                     s.concurrency, s.min_concurrency, s.rate_limit_wait_s, self.metrics, "llm"
                 )
-            self._api_key = resolve_api_key(s.api_key, s.connection, s.base_url, "llm")
-            self._client = create_client(
-                base_url=s.base_url,
-                api_key=self._api_key,
-                timeout_s=s.timeout_s,
-                max_retries=s.max_retries,
-                metrics=self.metrics,
-                prefix="llm",
-                rate=self._rate,
-            )
+            self._api_key, self._client = open_client(s, self.metrics, "llm", self._rate)
         self._policy = openai_policy(s, self.metrics, "llm")
         self._pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="llm")
         if self._cache is None:

@@ -9,7 +9,7 @@ from .call_policy import CallPolicy
 from .embedding import Embedder, Vector
 from .embedding_response import vectors_from_body
 from .metrics import Metrics, NullMetrics
-from .openai_http import create_client, openai_policy, provider_error, resolve_api_key
+from .openai_http import open_client, openai_policy, provider_error
 from .settings import OPENAI_MAX_INPUT_TOKENS, EmbedSettings
 from .tokens import TokenCounter
 
@@ -47,15 +47,7 @@ class OpenAIEmbedder(Embedder):
         if self._client is not None:
             return
         s = self.settings
-        self._api_key = resolve_api_key(s.api_key, s.connection, s.base_url, "embed")
-        self._client = create_client(
-            base_url=s.base_url,
-            api_key=self._api_key,
-            timeout_s=s.timeout_s,
-            max_retries=s.max_retries,
-            metrics=self.metrics,
-            prefix="embed",
-        )
+        self._api_key, self._client = open_client(s, self.metrics, "embed")
         self._policy = openai_policy(s, self.metrics, "embed")
 
     def _tokens(self) -> TokenCounter:

@@ -100,25 +100,39 @@ def resolve_api_key(
     )
 
 
+def open_client(
+    settings: Any, metrics: Metrics, prefix: str, rate: RateController | None = None
+) -> tuple[str, Any]:
+    """The key a chat or embedding profile may send and its client: one construction for both.
+
+    `settings` is an LLM or embedding section (api_key, connection, base_url, timeout_s)."""
+    s = settings
+    api_key = resolve_api_key(s.api_key, s.connection, s.base_url, prefix)
+    return api_key, create_client(
+        base_url=s.base_url,
+        api_key=api_key,
+        timeout_s=s.timeout_s,
+        metrics=metrics,
+        prefix=prefix,
+        rate=rate,
+    )
+
+
 def create_client(
     *,
     base_url: str | None,
     api_key: str,
     timeout_s: float,
-    max_retries: int,
     metrics: Metrics,
     prefix: str,
     rate: RateController | None = None,
 ) -> Any:
-    """An `openai.OpenAI` without retries of its own (the call policy retries: `max_retries`
-    is the policy's, kept in the signature for an injected client's sake) counting 429s as
-    `<prefix>_rate_limited`.
+    """An `openai.OpenAI` without retries of its own (the call policy retries, with the
+    profile's `max-retries`) counting 429s as `<prefix>_rate_limited`.
 
     With `rate`, every attempt is paced by it and feeds it the response's rate-limit headers.
     """
     import openai
-
-    del max_retries  # the policy's quick retries replace the SDK's
 
     def on_request(request: Any) -> None:
         if rate is not None:
