@@ -4,8 +4,8 @@ similarities, truncation by tokens counted."""
 import numpy as np
 import pytest
 
-from flink_rag.connectors.embedders import create_embedder
 from flink_rag.connectors.embed_bundle import embed_texts
+from flink_rag.connectors.embedders import create_embedder
 from flink_rag.connectors.metrics import RecordingMetrics
 from flink_rag.connectors.settings import EmbedSettings
 
