@@ -5,6 +5,9 @@ A pandas UDF sees a whole batch of rows (min of `python.fn-execution.arrow.batch
 within the provider's limits and run concurrently. NULL or blank text gives NULL without a
 call. A failed row gives NULL (EMBED) or NULL + error text (EMBED_RESULT); with
 `flink-rag.embed.on-error=fail` the job fails instead.
+
+An optional second argument names the model profile (`flink-rag.embed.<profile>.*`,
+connectors/profiles.py), e.g. EMBED(text, 'queries'); NULL or omitted is the default profile.
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ class _Profile:
     cache: Any
 
 
+def _embedder_key(profile: str, settings: Any) -> tuple:
+    """The shared.py key: the default profile's is the one CHUNK uses too (one model loaded);
+    a named profile's carries its name, so its client reports to its own metric group."""
+    if profile == DEFAULT_PROFILE:
+        return ("embedder", settings)
+    return ("embedder", profile, settings)
+
+
 def _open_embedder(settings: Any, metrics: Any) -> Any:
     embedder = create_embedder(settings, metrics)
     embedder.open()
@@ -51,14 +62,15 @@ def _open_embedder(settings: Any, metrics: Any) -> Any:
 
 
 class _Embed(ScalarFunction):
-    """Shared lifecycle: settings from job parameters, one embedder per model profile per
-    worker process (the default one opened in open(), a named one on its first row)."""
+    """Shared lifecycle: settings from job parameters (every profile validated in open()), one
+    embedder per model profile per worker process, opened on the profile's first row: a job
+    that embeds only with named profiles never loads the default's local model."""
 
     def open(self, function_context: FunctionContext) -> None:
         self._context = function_context
         self._declared = frozenset(config.embed_profiles(function_context))
         self._profiles: dict[str, _Profile] = {}
-        self._settings = self._profile(DEFAULT_PROFILE).settings
+        self._settings = config.embed_settings(function_context, DEFAULT_PROFILE)
 
     def _profile(self, name: str) -> _Profile:
         opened = self._profiles.get(name)
@@ -66,7 +78,7 @@ class _Embed(ScalarFunction):
             metrics = flink_metrics.from_context(self._context, name)
             settings = config.embed_settings(self._context, name)
             embedder = shared.acquire(
-                ("embedder", name, settings), lambda: _open_embedder(settings, metrics)
+                _embedder_key(name, settings), lambda: _open_embedder(settings, metrics)
             )
             cache = open_cache(settings.cache_dir, settings.cache_max_bytes)
             opened = self._profiles[name] = _Profile(settings, metrics, embedder, cache)
@@ -77,7 +89,7 @@ class _Embed(ScalarFunction):
 
     def close(self) -> None:
         for name, profile in getattr(self, "_profiles", {}).items():
-            shared.release(("embedder", name, profile.settings), lambda e: e.close())
+            shared.release(_embedder_key(name, profile.settings), lambda e: e.close())
         self._profiles = {}
 
     def _embed(self, texts: pd.Series, profiles: Any = None) -> list[EmbedResult]:

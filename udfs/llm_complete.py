@@ -17,6 +17,12 @@ citing anything else is a row error (connectors/citations.py). LLM_COMPLETE_CITE
 same ROW plus `provenance`, JSON `{"ids", "scores", "model", "prompt_sha256"}`: the passages
 the prompt held, the configured model, and SHA256(prompt) as Flink SQL computes it. It is a
 function of its own so that LLM_COMPLETE_JSON's result type stays what existing sinks expect.
+
+Each function takes an optional last argument, the model profile (`flink-rag.llm.<profile>.*`,
+connectors/profiles.py): LLM_COMPLETE(prompt, system, 'escalation'),
+LLM_COMPLETE_JSON(prompt, system, schema, context_or_NULL, 'escalation'). It is last, after
+every optional argument, so that no call changes meaning; NULL is the default profile. A batch's
+rows are grouped by profile, each group answered by that profile's client.
 """
 
 from __future__ import annotations
