@@ -174,16 +174,24 @@ def test_a_profile_key_lands_in_its_profile_or_is_refused_as_confusable(name, ke
 
 
 @settings(max_examples=300, deadline=None)
-@given(key=st.sampled_from(LLM_KEYS), data=st.data())
-def test_a_one_letter_typo_of_a_key_is_named_in_either_position(key, data):
+@given(
+    keyed=st.one_of(
+        st.tuples(st.just("llm"), st.sampled_from(LLM_KEYS)),
+        st.tuples(st.just("embed"), st.sampled_from(EMBED_KEYS)),
+    ),
+    data=st.data(),
+)
+def test_a_one_letter_typo_of_a_key_is_named_in_either_position(keyed, data):
+    section, key = keyed
+    keys = LLM_KEYS if section == "llm" else EMBED_KEYS
     i = data.draw(st.integers(0, len(key) - 1))
     typo = key[:i] + key[i + 1 :]  # one letter dropped
-    if not typo or typo in LLM_KEYS or "." in typo:
+    if not typo or typo in keys or "." in typo:
         return
-    for full in (f"flink-rag.llm.{typo}", f"flink-rag.llm.escalation.{typo}"):
+    for full in (f"flink-rag.{section}.{typo}", f"flink-rag.{section}.escalation.{typo}"):
         with pytest.raises(ConfigError, match="did you mean") as err:
             config.validate({full: "1"}, resolve=False)
-        assert "flink-rag.llm." in str(err.value)
+        assert f"flink-rag.{section}." in str(err.value)
 
 
 @settings(max_examples=300, deadline=None)
