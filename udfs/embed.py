@@ -66,6 +66,8 @@ class _Embed(ScalarFunction):
     embedder per model profile per worker process, opened on the profile's first row: a job
     that embeds only with named profiles never loads the default's local model."""
 
+    sql_name = "EMBED"
+
     def open(self, function_context: FunctionContext) -> None:
         self._context = function_context
         self._declared = frozenset(config.embed_profiles(function_context))
@@ -110,7 +112,7 @@ class _Embed(ScalarFunction):
                 profile.metrics.flush()
 
     def _refuse(self, name: str) -> EmbedResult:
-        error = unknown_profile(type(self).__name__, "embed", name, self._declared)
+        error = unknown_profile(self.sql_name, "embed", name, self._declared)
         if self._settings.on_error == "fail":
             raise ConfigError(error)
         return EmbedResult(None, error)
@@ -139,6 +141,8 @@ class Embed(_Embed):
 
 
 class EmbedWithError(_Embed):
+    sql_name = "EMBED_RESULT"
+
     # Deterministic on purpose: Flink 2.3's RemoteCalcSplitRule fails (IndexOutOfBounds in
     # Calcite's RexProgramBuilder) when fields of a non-deterministic ROW result are read next
     # to other Python calls (`e.embedding, e.error, VECTOR_LOOKUP_JSON(..., e.embedding ...)`).

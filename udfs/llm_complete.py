@@ -103,6 +103,8 @@ class _Complete(ScalarFunction):
     """One ChatClient per model profile per worker: the default one opened in open(), a named
     one on its first row (the job start already validated every declared profile)."""
 
+    sql_name = "LLM_COMPLETE"
+
     def open(self, function_context: FunctionContext) -> None:
         self._context = function_context
         self._declared = frozenset(config.llm_profiles(function_context))
@@ -148,7 +150,7 @@ class _Complete(ScalarFunction):
         return completions_frame(completions, provenance)
 
     def _refuse(self, profile: str) -> Completion:
-        error = unknown_profile(type(self).__name__, "llm", profile, self._declared)
+        error = unknown_profile(self.sql_name, "llm", profile, self._declared)
         if self._default.on_error == "fail":
             raise ConfigError(error)
         return Completion(None, error)
@@ -170,6 +172,8 @@ def _json_requests(
 
 
 class CompleteJson(_Complete):
+    sql_name = "LLM_COMPLETE_JSON"
+
     def eval(
         self, prompts: Any, systems: Any, schemas: Any, contexts: Any = None, profiles: Any = None
     ) -> pd.DataFrame:
@@ -178,6 +182,8 @@ class CompleteJson(_Complete):
 
 
 class CompleteCited(_Complete):
+    sql_name = "LLM_COMPLETE_CITED"
+
     def eval(
         self, prompts: Any, systems: Any, schemas: Any, contexts: Any, profiles: Any = None
     ) -> pd.DataFrame:

@@ -305,7 +305,10 @@ def test_llm_functions_send_each_row_to_its_profile_and_refuse_undeclared_ones(m
         frame = fn.eval(prompts, None, profiles)
         assert frame["text"].tolist() == ["small:a", "large:b", None, "large:d"]
         assert frame["error"].tolist()[:2] == [None, None]
-        assert "'ghost' is not declared (this job has: default, escalation)" in frame["error"][2]
+        assert frame["error"][2] == (
+            "LLM_COMPLETE: profile 'ghost' is not declared (this job has: default, escalation);"
+            " set 'flink-rag.llm.ghost.<key>' options or fix the profile argument"
+        )
         # The unnamed form and a literal profile argument (a scalar for the whole batch).
         assert fn.eval(prompts)["text"].tolist() == ["small:a", "small:b", "small:c", "small:d"]
         assert fn.eval(prompts, "sys", "escalation")["text"][0] == "large:a"
@@ -357,7 +360,8 @@ def test_embed_sends_each_row_to_its_profile_with_a_client_per_profile(monkeypat
         frame = fn.eval(texts, pd.Series(["queries", "docs", None, "nope"]))
         vectors = [None if v is None else v.tolist() for v in frame["embedding"]]
         assert vectors[:3] == [[1.0, 2.0], [3.0, 3.0], [16.0, 1.0]]  # all-MiniLM-L6-v2: 16
-        assert vectors[3] is None and "'nope' is not declared" in frame["error"][3]
+        assert vectors[3] is None
+        assert frame["error"][3].startswith("EMBED_RESULT: profile 'nope' is not declared")
         assert sorted(opened) == ["all-MiniLM-L6-v2", "doc", "q"]
     finally:
         fn.close()
