@@ -30,6 +30,7 @@ from .call_limits import (
 )
 from .connections import DEFAULT, Connection, Connections, bind_openai
 from .errors import ConfigError
+from .profiles import DEFAULT_PROFILE
 from .sections import (
     ConnectionName,
     Names,
@@ -151,22 +152,25 @@ class EmbedSettings(Section):
         env: Mapping[str, str] | None = None,
         *,
         resolve: bool = True,
+        profile: str = DEFAULT_PROFILE,
     ) -> EmbedSettings:
         """With `resolve`, the connection is looked up in this process's environment and its
         key bound (a worker's job start); without, only the options are checked (a client,
-        whose environment is not the cluster's)."""
+        whose environment is not the cluster's). `profile` names the options' profile
+        (profiles.py), for the messages."""
         env = os.environ if env is None else env
+        prefix = profile_prefix("embed", profile)
         provider = _lower(options.get("provider") or env.get("FLINK_RAG_EMBED_PROVIDER") or "")
         extra: dict[str, Any] = _job_defaults(options, env)
         if provider == "openai" and not (options.get("model") or env.get("FLINK_RAG_EMBED_MODEL")):
             extra["model"] = OPENAI_EMBED_MODEL
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
-        built: EmbedSettings = cls.build("flink-rag.embed.", options, env, extra)
+        built: EmbedSettings = cls.build(prefix, options, env, extra)
         if provider == "openai" and resolve:
-            conn = _connection(built.connection, "openai", "flink-rag.embed.", env)
+            conn = _connection(built.connection, "openai", prefix, env)
             wanted = built.base_url if options.get("base-url") or conn.from_environment else None
-            base_url, key = bind_openai(conn, wanted, env, "flink-rag.embed.")
+            base_url, key = bind_openai(conn, wanted, env, prefix)
             built = built.model_copy(
                 update={
                     "base_url": base_url,
@@ -231,20 +235,22 @@ class LlmSettings(Section):
         env: Mapping[str, str] | None = None,
         *,
         resolve: bool = True,
+        profile: str = DEFAULT_PROFILE,
     ) -> LlmSettings:
-        """`resolve` as in EmbedSettings.from_options."""
+        """`resolve` and `profile` as in EmbedSettings.from_options."""
         env = os.environ if env is None else env
+        prefix = profile_prefix("llm", profile)
         extra = _job_defaults(options, env)
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
-        built: LlmSettings = cls.build("flink-rag.llm.", options, env, extra)
+        built: LlmSettings = cls.build(prefix, options, env, extra)
         if not resolve:
             return built
-        conn = _connection(built.connection, "openai", "flink-rag.llm.", env)
+        conn = _connection(built.connection, "openai", prefix, env)
         # A SQL option, or on the environment's connection its FLINK_RAG_LLM_BASE_URL or the
         # local server; otherwise the connection's endpoint.
         wanted = built.base_url if options.get("base-url") or conn.from_environment else None
-        base_url, key = bind_openai(conn, wanted, env, "flink-rag.llm.")
+        base_url, key = bind_openai(conn, wanted, env, prefix)
         return built.model_copy(
             update={
                 "base_url": base_url or built.base_url,
@@ -335,6 +341,13 @@ class StoreSettings(Section):
                 "concurrency": _capped(built.concurrency, conn.concurrency),
             }
         )
+
+
+def profile_prefix(section: str, profile: str) -> str:
+    """'flink-rag.llm.' for the default profile, 'flink-rag.llm.<profile>.' for a named one."""
+    if profile == DEFAULT_PROFILE:
+        return f"flink-rag.{section}."
+    return f"flink-rag.{section}.{profile}."
 
 
 def _connection(name: str, kind: Any, prefix: str, env: Mapping[str, str]) -> Connection:

@@ -1,7 +1,7 @@
 -- flink-rag functions: registers the Python UDFs of the `flink_rag.udfs` package.
 --
---   EMBED(text)                       -> ARRAY<FLOAT>            (vectorized)
---   EMBED_RESULT(text)                -> ROW<embedding ARRAY<FLOAT>, error STRING>
+--   EMBED(text [, profile])           -> ARRAY<FLOAT>            (vectorized)
+--   EMBED_RESULT(text [, profile])    -> ROW<embedding ARRAY<FLOAT>, error STRING>
 --   VECTOR_LOOKUP(store, query, k, filter)
 --       -> TABLE(doc_id, score, content, metadata, error)     (LEFT JOIN LATERAL TABLE ... ON TRUE)
 --   VECTOR_LOOKUP_JSON(store, query, k, filter) -> STRING      {"hits":[...],"error":...}
@@ -11,14 +11,15 @@
 --       compute VECTOR_LOOKUP_JSON(...) AS answer in a view or subquery, then
 --       LEFT JOIN LATERAL TABLE(VECTOR_HITS(a.answer)) AS h(...) ON TRUE
 --       (PyFlink cannot nest a vectorized function inside a Python table function)
---   LLM_COMPLETE(prompt [, system])   -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms,
+--   LLM_COMPLETE(prompt [, system [, profile]])
+--                                     -> ROW<text, error, prompt_tokens, completion_tokens, latency_ms,
 --                                        finish_reason> (finish_reason 'length': cut at max-tokens)
---   LLM_COMPLETE_JSON(prompt, system, json_schema [, context_json])
+--   LLM_COMPLETE_JSON(prompt, system, json_schema [, context_json [, profile]])
 --       -> same ROW, answer validated against the schema; with context_json (VECTOR_LOOKUP_JSON's
 --       output, or '[' || a || ',' || b || ']' for several lookups) a schema property
 --       {"x-citations": true} becomes an array of the ids of the passages in the prompt, and a
 --       citation of anything else is a row error
---   LLM_COMPLETE_CITED(prompt, system, json_schema, context_json)
+--   LLM_COMPLETE_CITED(prompt, system, json_schema, context_json [, profile])
 --       -> same ROW plus provenance STRING: {"ids":[...],"scores":[...],"model":...,
 --       "prompt_sha256":...} (the passages in the prompt; prompt_sha256 = SHA256(prompt))
 --   RAG_PROMPT(template, context_json, budget_tokens) -> STRING
@@ -57,6 +58,23 @@
 --                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait,
 --                      concurrency (lookups of a batch in flight, default 8), connection
 --   flink-rag.stores   store profiles a VECTOR_LOOKUP worker opens and checks at start
+--
+-- Model profiles: `flink-rag.llm.<profile>.<key>` and `flink-rag.embed.<profile>.<key>` take
+-- the same keys as the unnamed section, which is the profile `default`. A profile is declared
+-- by its options, is its own options plus the environment's fallbacks (it inherits nothing from
+-- the unnamed options) and may name its own connection. A call picks one with its last
+-- argument (NULL: the default); to name a profile without context pass NULL. With
+-- `flink-rag.llm.escalation.connection` naming an operator's connection (e.g. 'openai-prod'):
+--
+--   SET 'pipeline.global-job-parameters.flink-rag.llm.escalation.model' = 'gpt-4o';
+--   LLM_COMPLETE(prompt, system, 'escalation')
+--   LLM_COMPLETE_JSON(prompt, system, schema, CAST(NULL AS STRING), 'escalation')
+--   EMBED(text, 'queries')
+--
+-- Profile names are lower-case letters, digits, '-' and '_', and must not read as an option key
+-- (`flink-rag.llm.modle.model` is refused as a typo of `model`). A call naming an undeclared
+-- profile gets a row error listing the declared ones (the job fails with on-error=fail).
+-- A named profile's metrics are in the group flink_rag.profile.<name>.
 -- Lists are separated by ',' or ';'. A key the functions don't know (a typo) or a bad value
 -- fails the job when it starts, naming the key and the closest valid one. Unset keys fall
 -- back to the environment (FLINK_RAG_LLM_BASE_URL, FLINK_RAG_EMBED_PROVIDER, ...), then to

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..connectors.errors import ConfigError
+from ..connectors.profiles import DEFAULT_PROFILE, split_profiles, unknown_profile
 from ..connectors.settings import EmbedSettings, LlmSettings, StoreSettings, check_keys, section
 
 PREFIX = "flink-rag."
@@ -56,6 +57,15 @@ def store_names(params: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted({n for n in named if n} | set(_listed(params))))
 
 
+def model_profiles(
+    params: Mapping[str, str], cls: type[EmbedSettings] | type[LlmSettings]
+) -> dict[str, dict[str, str]]:
+    """The options of each `flink-rag.<embed|llm>.<profile>.*` profile, `default` (the unnamed
+    options) included: a name confusable with an option key is refused (profiles.py)."""
+    prefix = f"{PREFIX}{cls.section}."
+    return split_profiles(prefix, section(params, prefix), cls.option_keys())
+
+
 def _listed(params: Mapping[str, str]) -> tuple[str, ...]:
     raw = params.get(STORES_KEY, "")
     return tuple(p.strip() for p in raw.replace(";", ",").split(",") if p.strip())
@@ -86,8 +96,9 @@ def validate(
                 f"option '{PREFIX}{bare}' needs a key, e.g. '{PREFIX}{bare}.model' "
                 f"(see sql/functions.sql for the {bare} keys)"
             )
-    EmbedSettings.from_options(section(params, "flink-rag.embed."), env, resolve=resolve)
-    LlmSettings.from_options(section(params, "flink-rag.llm."), env, resolve=resolve)
+    for cls in (EmbedSettings, LlmSettings):
+        for profile, options in model_profiles(params, cls).items():
+            cls.from_options(options, env, resolve=resolve, profile=profile)
     for name in store_names(params):
         options = section(params, f"flink-rag.store.{name}.")
         StoreSettings.from_options(name, options, env, resolve=resolve)
@@ -109,11 +120,26 @@ class JobConfig:
     def of(cls, context: Any) -> JobConfig:
         return cls(job_parameters(context))
 
-    def embed(self) -> EmbedSettings:
-        return EmbedSettings.from_options(section(self.params, "flink-rag.embed."))
+    def embed(self, profile: str = DEFAULT_PROFILE) -> EmbedSettings:
+        options = self._profile_options(EmbedSettings, profile)
+        return EmbedSettings.from_options(options, profile=profile)
 
-    def llm(self) -> LlmSettings:
-        return LlmSettings.from_options(section(self.params, "flink-rag.llm."))
+    def llm(self, profile: str = DEFAULT_PROFILE) -> LlmSettings:
+        return LlmSettings.from_options(
+            self._profile_options(LlmSettings, profile), profile=profile
+        )
+
+    def profiles(self, cls: type[EmbedSettings] | type[LlmSettings]) -> tuple[str, ...]:
+        """The declared profiles of the embed or llm section, `default` included."""
+        return tuple(sorted(model_profiles(self.params, cls)))
+
+    def _profile_options(
+        self, cls: type[EmbedSettings] | type[LlmSettings], profile: str
+    ) -> dict[str, str]:
+        profiles = model_profiles(self.params, cls)
+        if profile not in profiles:
+            raise ConfigError(unknown_profile(cls.section, cls.section, profile, profiles))
+        return profiles[profile]
 
     def store(self, name: str) -> StoreSettings:
         return StoreSettings.from_options(name, section(self.params, f"flink-rag.store.{name}."))
@@ -123,12 +149,20 @@ class JobConfig:
 
 
 # The functions UDFs call in open().
-def embed_settings(context: Any) -> EmbedSettings:
-    return JobConfig.of(context).embed()
+def embed_settings(context: Any, profile: str = DEFAULT_PROFILE) -> EmbedSettings:
+    return JobConfig.of(context).embed(profile)
 
 
-def llm_settings(context: Any) -> LlmSettings:
-    return JobConfig.of(context).llm()
+def llm_settings(context: Any, profile: str = DEFAULT_PROFILE) -> LlmSettings:
+    return JobConfig.of(context).llm(profile)
+
+
+def embed_profiles(context: Any) -> tuple[str, ...]:
+    return JobConfig.of(context).profiles(EmbedSettings)
+
+
+def llm_profiles(context: Any) -> tuple[str, ...]:
+    return JobConfig.of(context).profiles(LlmSettings)
 
 
 def store_settings(context: Any, name: str) -> StoreSettings:

@@ -15,10 +15,12 @@ from collections import defaultdict
 from typing import Any
 
 from ..connectors.metrics import Metrics, NullMetrics
+from ..connectors.profiles import DEFAULT_PROFILE
 
 log = logging.getLogger(__name__)
 
 GROUP = "flink_rag"
+PROFILE_GROUP = "profile"
 
 
 class FlinkMetrics:
@@ -70,13 +72,20 @@ class _NullFlushing(NullMetrics):
         pass
 
 
-def from_context(context: Any) -> FlinkMetrics | _NullFlushing:
-    """Metrics for a UDF; a no-op when the job disabled Python metrics."""
+def from_context(context: Any, profile: str = DEFAULT_PROFILE) -> FlinkMetrics | _NullFlushing:
+    """Metrics for a UDF; a no-op when the job disabled Python metrics.
+
+    A named model profile's metrics go to the key-value group `flink_rag.profile.<name>` (the
+    variable `<profile>` for reporters that label); the default profile keeps the plain group,
+    so the metric names of jobs without profiles do not change."""
     try:
         group = context.get_metric_group()
     except RuntimeError:  # python.metric.enabled=false
         return _NullFlushing()
-    return FlinkMetrics(group.add_group(GROUP))
+    group = group.add_group(GROUP)
+    if profile != DEFAULT_PROFILE:
+        group = group.add_group(PROFILE_GROUP, profile)
+    return FlinkMetrics(group)
 
 
 __all__ = ["GROUP", "FlinkMetrics", "Metrics", "from_context"]

@@ -17,6 +17,12 @@ citing anything else is a row error (connectors/citations.py). LLM_COMPLETE_CITE
 same ROW plus `provenance`, JSON `{"ids", "scores", "model", "prompt_sha256"}`: the passages
 the prompt held, the configured model, and SHA256(prompt) as Flink SQL computes it. It is a
 function of its own so that LLM_COMPLETE_JSON's result type stays what existing sinks expect.
+
+Each function takes an optional last argument, the model profile (`flink-rag.llm.<profile>.*`,
+connectors/profiles.py): LLM_COMPLETE(prompt, system, 'escalation'),
+LLM_COMPLETE_JSON(prompt, system, schema, context_or_NULL, 'escalation'). It is last, after
+every optional argument, so that no call changes meaning; NULL is the default profile. A batch's
+rows are grouped by profile, each group answered by that profile's client.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import pandas as pd
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
+from ..connectors.errors import ConfigError
 from ..connectors.openai_chat import ChatClient, ChatRequest, Completion
+from ..connectors.profiles import DEFAULT_PROFILE, dispatch, profile_of, unknown_profile
 from . import config, flink_metrics
 
 log = logging.getLogger(__name__)
@@ -92,47 +100,95 @@ def _rows(*columns: Any) -> int:
 
 
 class _Complete(ScalarFunction):
+    """One ChatClient per model profile per worker: the default one opened in open(), a named
+    one on its first row (the job start already validated every declared profile)."""
+
+    sql_name = "LLM_COMPLETE"
+
     def open(self, function_context: FunctionContext) -> None:
-        self._metrics = flink_metrics.from_context(function_context)
-        settings = config.llm_settings(function_context)
-        self._client = ChatClient(settings, self._metrics)
-        self._client.open()
-        log.info("LLM_COMPLETE: model %s, concurrency %d", settings.model, settings.concurrency)
+        self._context = function_context
+        self._declared = frozenset(config.llm_profiles(function_context))
+        self._clients: dict[str, tuple[ChatClient, Any]] = {}
+        self._default = self._client(DEFAULT_PROFILE)[0].settings
+
+    def _client(self, profile: str) -> tuple[ChatClient, Any]:
+        opened = self._clients.get(profile)
+        if opened is None:
+            metrics = flink_metrics.from_context(self._context, profile)
+            settings = config.llm_settings(self._context, profile)
+            client = ChatClient(settings, metrics)
+            client.open()
+            opened = self._clients[profile] = (client, metrics)
+            log.info(
+                "LLM_COMPLETE: profile %s, model %s, concurrency %d",
+                profile,
+                settings.model,
+                settings.concurrency,
+            )
+        return opened
 
     def close(self) -> None:
-        if getattr(self, "_client", None) is not None:
-            self._client.close()
-            self._client = None
+        for client, _ in getattr(self, "_clients", {}).values():
+            client.close()
+        self._clients = {}
 
-    def _answer(self, requests: list[ChatRequest], provenance: bool = False) -> pd.DataFrame:
+    def _answer(
+        self, requests: list[ChatRequest], profiles: Any, provenance: bool = False
+    ) -> pd.DataFrame:
+        # A profile argument: NULL or omitted is the default profile; a literal may arrive as
+        # one scalar for the batch.
+        names = [profile_of(p) for p in _values(profiles, len(requests))]
+
+        def answer(profile: str, rows: list[int]) -> list[Completion]:
+            return self._client(profile)[0].complete_many([requests[i] for i in rows])
+
         try:
-            completions = self._client.complete_many(requests)
+            completions = dispatch(names, self._declared, answer, self._refuse)
         finally:
-            self._metrics.flush()
+            for _, metrics in self._clients.values():
+                metrics.flush()
         return completions_frame(completions, provenance)
+
+    def _refuse(self, profile: str) -> Completion:
+        error = unknown_profile(self.sql_name, "llm", profile, self._declared)
+        if self._default.on_error == "fail":
+            raise ConfigError(error)
+        return Completion(None, error)
 
 
 class Complete(_Complete):
-    def eval(self, prompts: Any, systems: Any = None) -> pd.DataFrame:
-        n = _rows(prompts, systems)
+    def eval(self, prompts: Any, systems: Any = None, profiles: Any = None) -> pd.DataFrame:
+        n = _rows(prompts, systems, profiles)
         rows = zip(_values(prompts, n), _values(systems, n), strict=True)
-        return self._answer([ChatRequest(p, s) for p, s in rows])
+        return self._answer([ChatRequest(p, s) for p, s in rows], profiles)
 
 
-def _json_requests(prompts: Any, systems: Any, schemas: Any, contexts: Any) -> list[ChatRequest]:
-    n = _rows(prompts, systems, schemas, contexts)
+def _json_requests(
+    prompts: Any, systems: Any, schemas: Any, contexts: Any, profiles: Any
+) -> list[ChatRequest]:
+    n = _rows(prompts, systems, schemas, contexts, profiles)
     columns = (_values(c, n) for c in (prompts, systems, schemas, contexts))
     return [ChatRequest(*row) for row in zip(*columns, strict=True)]
 
 
 class CompleteJson(_Complete):
-    def eval(self, prompts: Any, systems: Any, schemas: Any, contexts: Any = None) -> pd.DataFrame:
-        return self._answer(_json_requests(prompts, systems, schemas, contexts))
+    sql_name = "LLM_COMPLETE_JSON"
+
+    def eval(
+        self, prompts: Any, systems: Any, schemas: Any, contexts: Any = None, profiles: Any = None
+    ) -> pd.DataFrame:
+        requests = _json_requests(prompts, systems, schemas, contexts, profiles)
+        return self._answer(requests, profiles)
 
 
 class CompleteCited(_Complete):
-    def eval(self, prompts: Any, systems: Any, schemas: Any, contexts: Any) -> pd.DataFrame:
-        return self._answer(_json_requests(prompts, systems, schemas, contexts), provenance=True)
+    sql_name = "LLM_COMPLETE_CITED"
+
+    def eval(
+        self, prompts: Any, systems: Any, schemas: Any, contexts: Any, profiles: Any = None
+    ) -> pd.DataFrame:
+        requests = _json_requests(prompts, systems, schemas, contexts, profiles)
+        return self._answer(requests, profiles, provenance=True)
 
 
 LLM_COMPLETE = udf(Complete(), result_type=COMPLETION_ROW, func_type="pandas")

@@ -47,6 +47,16 @@ def attacks(remote: str, local: str) -> list[dict]:
         "embed-base-url": {f"{embed}provider": "openai", f"{embed}base-url": remote},
         "store-uri": {f"{store}uri": remote.replace("http", "mongodb")},
         "store-on-openai-connection": {f"{store}connection": "prod"},
+        # The same through a model profile (validated at job start even if no call uses it).
+        "llm-profile-base-url": {f"{llm}evil.base-url": remote},
+        "llm-profile-on-named-connection": {
+            f"{llm}evil.connection": "prod",
+            f"{llm}evil.base-url": remote,
+        },
+        "embed-profile-base-url": {
+            f"{embed}evil.provider": "openai",
+            f"{embed}evil.base-url": remote,
+        },
         "llm-loopback": {f"{llm}base-url": local},
     }
     return [
@@ -96,7 +106,7 @@ def test_no_option_a_sql_author_sets_sends_the_key_or_the_uri_elsewhere(tmp_path
             if line.startswith("OUTCOME ")
         )
         seen = list(capture.requests)
-    assert len(outcomes) == 20, output[-3000:]
+    assert len(outcomes) == 26, output[-3000:]
     expected = {
         "llm-base-url": "not an endpoint of connection 'default'",
         "llm-base-url-case": "not an endpoint of connection 'default'",
@@ -107,6 +117,9 @@ def test_no_option_a_sql_author_sets_sends_the_key_or_the_uri_elsewhere(tmp_path
         "embed-base-url": "'flink-rag.embed.base-url' is http://",
         "store-uri": "would put a secret into SQL text",
         "store-on-openai-connection": "of kind 'openai'; this function needs one of kind 'mongodb'",
+        "llm-profile-base-url": "not an endpoint of connection 'default'",
+        "llm-profile-on-named-connection": "not an endpoint of connection 'prod'",
+        "embed-profile-base-url": "'flink-rag.embed.evil.base-url' is http://",
     }
     for how in ("set", "configure"):
         for name, text in expected.items():

@@ -68,9 +68,10 @@ def test_functions_sql_registers_every_function_and_documents_valid_per_key_sets
         for line in text.splitlines()
         if line.lstrip("-").strip().startswith("SET 'pipeline.global-job-parameters.")
     ]
-    assert len(examples) == 3 and all(examples)
+    assert len(examples) == 4 and all(examples)
     params = {k.removeprefix("pipeline.global-job-parameters."): v for k, v in examples}
     assert params["flink-rag.llm.base-url"] == "http://127.0.0.1:18000/v1"
+    assert params["flink-rag.llm.escalation.model"] == "gpt-4o"  # a model profile
     validate(params, env={})
     # Every key the settings accept is documented in the header.
     header = text[: text.index("CREATE TEMPORARY")]
