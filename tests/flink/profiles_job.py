@@ -1,4 +1,4 @@
-"""One job on two LLM profiles and two embedding profiles, run by test_model_profiles.py in a
+"""One job on two LLM profiles and two embedding profiles, run by test_profiles_two_servers.py in a
 process whose environment names the operator's connections file (the workers read it).
 
     python profiles_job.py OPTIONS_JSON
