@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureServer
+from capture_server import CaptureServer, lan_address
 
 pytestmark = pytest.mark.flink
 
@@ -22,17 +21,6 @@ KEY = "sk-MARKER-cluster-key-5e2d"
 URI_PASSWORD = "pw-MARKER-atlas-91c"
 URI = f"mongodb://app:{URI_PASSWORD}@127.0.0.1:9/?serverSelectionTimeoutMS=200"
 JOB = Path(__file__).with_name("attack_job.py")
-
-
-def lan_address() -> str | None:
-    """An address of this machine that is not loopback: what a remote collector looks like."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # no packet is sent: picks the outgoing address
-            address = probe.getsockname()[0]
-        except OSError:
-            return None
-    return None if address.startswith("127.") else address
 
 
 def attacks(remote: str, local: str) -> list[dict]:

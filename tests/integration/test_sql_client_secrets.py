@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureServer
+from capture_server import CaptureServer, lan_address
 
 from flink_rag.local.config import LocalConfig
 from flink_rag.local.stack import Stack
@@ -35,16 +35,6 @@ def spare_port() -> int:
                 continue
             return port
     raise RuntimeError("no spare port")
-
-
-def lan_address() -> str | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # no packet is sent: picks the outgoing address
-            address = probe.getsockname()[0]
-        except OSError:
-            return None
-    return None if address.startswith("127.") else address
 
 
 @pytest.fixture(scope="module")
