@@ -28,6 +28,10 @@ RATE_LIMIT_BACKOFF_S = (0.5, 8.0)
 # (or less: what is left of the row's deadline).
 RPM_SLOT_MAX_WAIT_S = 120.0
 
+# How long a row waits for a spent token budget to come back (`llm.budget-wait`) before it
+# gets a `budget_exhausted` error; the row's deadline bounds it too (token_budget.py).
+DEFAULT_BUDGET_WAIT_S = 60.0
+
 # One call's timeout by default (`<section>.timeout`, seconds).
 DEFAULT_LLM_TIMEOUT_S = 60.0
 DEFAULT_EMBED_TIMEOUT_S = 30.0

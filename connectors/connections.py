@@ -9,6 +9,8 @@ mounted secret files or variables):
     endpoint = "https://api.openai.com/v1"       # an openai connection's base URL
     secret-file = "/run/secrets/openai_api_key"  # or secret-env = "OPENAI_PROD_KEY"
     rpm = 500                                    # optional caps; SQL can lower, never raise
+    tpm = 200000                                 # token budgets, enforced per worker process:
+    tokens-per-day = 20000000                    # also tokens-per-hour, tokens-per-job
     concurrency = 16
 
     [connections.atlas]
@@ -66,7 +68,10 @@ class Connection(BaseModel):
     secret_file: str | None = Field(None, alias="secret-file")
     secret_env: str | None = Field(None, alias="secret-env")
     rpm: PositiveInt | None = None
-    tpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None  # the enforced tokens-per-minute budget (token_budget.py)
+    tokens_per_hour: PositiveInt | None = Field(None, alias="tokens-per-hour")
+    tokens_per_day: PositiveInt | None = Field(None, alias="tokens-per-day")
+    tokens_per_job: PositiveInt | None = Field(None, alias="tokens-per-job")
     concurrency: PositiveInt | None = None
     # Extra endpoints of the default connection (OPENAI_BASE_URL, FLINK_RAG_*_BASE_URL).
     also: tuple[str, ...] = Field((), exclude=True)

@@ -37,6 +37,8 @@ from .structured_output import (
     parse_schema,
     response_format,
 )
+from .token_budget import BudgetExhausted, Reservation, TokenBudget, reserve, shared
+from .tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +99,14 @@ class ChatClient:
         metrics: Metrics | None = None,
         cache: ResponseCache | None = None,
         client: Any = None,
+        profile: str = "default",
     ):
-        """`client` may be any `openai.OpenAI`-compatible client (e.g. `AzureOpenAI`)."""
+        """`client` may be any `openai.OpenAI`-compatible client (e.g. `AzureOpenAI`);
+        `profile` names the model profile in budget errors and ledgers."""
         self.settings = settings
+        self.profile = profile
+        self._budgets: list[TokenBudget] = []
+        self._counter: TokenCounter | None = None
         self.metrics = metrics or NullMetrics()
         self._cache = cache
         self._client: Any = client
@@ -119,7 +126,7 @@ class ChatClient:
         """Picklable before or after open(); the worker opens its own client and pool."""
         state = {**self.__dict__, "_client": None, "_pool": None, "_limiter": None, "_rate": None}
         state["_policy"] = None
-        state.update(_cache=None, _api_key=None)
+        state.update(_cache=None, _api_key=None, _budgets=[], _counter=None)
         del state["_style_lock"], state["_open_lock"], state["_verdict"]
         state["_probing"] = False
         return state
@@ -147,6 +154,7 @@ class ChatClient:
                 )
             self._api_key, self._client = open_client(s, self.metrics, "llm", self._rate)
         self._policy = openai_policy(s, self.metrics, "llm")
+        self._budgets = self._ledgers()
         self._pool = ThreadPoolExecutor(max_workers=s.concurrency, thread_name_prefix="llm")
         if self._cache is None:
             self._cache = open_cache(s.cache_dir, s.cache_max_bytes)
@@ -161,6 +169,26 @@ class ChatClient:
             self._limiter = Limiter(
                 [Rate(per_second, Duration.SECOND), Rate(s.requests_per_minute, Duration.MINUTE)]
             )
+
+    def _ledgers(self) -> list[TokenBudget]:
+        """The budgets a call reserves on: its connection's, shared by every profile on it in
+        this process, and the profile's own when SQL set a lower one."""
+        s = self.settings
+        found: list[TokenBudget] = []
+        if s.connection_budget.any:
+            name = f"connection {s.connection!r}"
+            found.append(shared(("connection", s.connection), name, s.connection_budget))
+        if s.budget.any and s.budget != s.connection_budget:
+            key = ("profile", self.profile, s.connection)
+            found.append(shared(key, f"profile {self.profile!r}", s.budget))
+        if found:
+            self._counter = TokenCounter(s.model)
+        return found
+
+    def budget_remaining(self, span: str) -> int | None:
+        """Tokens left now in `span` on this client's tightest budget (None: no limit)."""
+        left = [r for b in self._budgets if (r := b.remaining(span)) is not None]
+        return min(left) if left else None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -296,6 +324,12 @@ class ChatClient:
         try:
             # One deadline for the row across retries, waits and the attempt itself.
             response = policy.run(lambda timeout: self._paced_create(body, schema, timeout))
+        except BudgetExhausted as err:
+            self.metrics.observe("llm_latency_ms", _ms_since(started))
+            self.metrics.incr("llm_budget_refused")
+            if s.on_budget == "fail":
+                raise ProviderError(str(err)) from None
+            return Completion(None, str(err), latency_ms=_ms_since(started))
         except InputError as err:  # the row's own request was refused: its error, never the job's
             latency = _ms_since(started)
             self.metrics.observe("llm_latency_ms", latency)
@@ -347,12 +381,57 @@ class ChatClient:
     def _paced_create(
         self, body: dict[str, Any], schema: dict[str, Any] | None, timeout: float
     ) -> Any:
-        """`_create` holding one of the calls in flight the provider's rate limits allow."""
+        """`_create` holding one of the calls in flight the provider's rate limits allow, and
+        its estimate on the token budgets."""
         if self._rate is None:
-            return self._create(body, schema, timeout)
+            return self._budgeted_create(body, schema, timeout)
         tokens = estimated_tokens(body["messages"], body.get("max_tokens"))
         with self._rate.slot(tokens):
+            return self._budgeted_create(body, schema, timeout)
+
+    def _budgeted_create(
+        self, body: dict[str, Any], schema: dict[str, Any] | None, timeout: float
+    ) -> Any:
+        """One attempt with its most possible cost reserved first and the usage settled after.
+        An attempt that failed may still have cost tokens, so it keeps its estimate, unless
+        it certainly never reached the model (a 429, a refused connection)."""
+        if not self._budgets:
             return self._create(body, schema, timeout)
+        held = self._reserve(body)
+        try:
+            answer = self._create(body, schema, timeout)
+        except Exception as err:
+            held.settle(0 if _never_ran(err) else held.tokens)
+            raise
+        usage = getattr(answer, "usage", None)
+        used = [getattr(usage, k, None) for k in ("prompt_tokens", "completion_tokens")]
+        if all(isinstance(n, int) for n in used):
+            held.settle(sum(used))  # type: ignore[arg-type]  # ints, checked above
+            self.metrics.incr("llm_budget_spent_tokens", sum(used))  # type: ignore[arg-type]
+        else:  # a provider that reports no usage: the estimate is what it may have cost
+            held.settle(held.tokens)
+            self.metrics.incr("llm_budget_spent_tokens", held.tokens)
+        return answer
+
+    def _reserve(self, body: dict[str, Any]) -> Reservation:
+        s = self.settings
+        assert self._counter is not None  # made with the budgets
+        # The most the call can cost: its messages counted offline (the UTF-8 byte bound
+        # without a cached tiktoken table), the chat template's few tokens per message, and
+        # the whole max-tokens (a budget requires it, settings.py).
+        prompt = sum(4 + self._counter.count(str(m.get("content") or "")) for m in body["messages"])
+        tokens = prompt + 3 + int(body.get("max_tokens") or 0)
+        left = remaining_s()
+        wait = s.budget_wait_s if left is None else max(0.0, min(s.budget_wait_s, left))
+        try:
+            return reserve(self._budgets, tokens, wait)
+        except BudgetExhausted as err:
+            prefix = "flink-rag.llm." + ("" if self.profile == "default" else f"{self.profile}.")
+            raise BudgetExhausted(
+                f"{err}; raise '{prefix}tokens-per-minute' (-hour, -day, -job; the "
+                f"connection's tpm and tokens-per-* are the operator's ceiling) or "
+                f"'{prefix}budget-wait', or send fewer rows"
+            ) from None
 
     def _create(self, body: dict[str, Any], schema: dict[str, Any] | None, timeout: float) -> Any:
         """One SDK attempt (no SDK retries); negotiates the structured output style."""
@@ -485,6 +564,17 @@ class ChatClient:
         }
         value = {"system": request.system, "prompt": request.prompt}
         return cache_key(self.provider, s.model, params, value)
+
+
+def _never_ran(err: BaseException) -> bool:
+    """Whether a failed attempt certainly cost no tokens: refused (429) or never connected."""
+    import openai
+
+    if isinstance(err, openai.APIStatusError):
+        return err.status_code == 429
+    return isinstance(err, openai.APIConnectionError) and not isinstance(
+        err, openai.APITimeoutError
+    )
 
 
 def _rejects_format(err: Any) -> bool:

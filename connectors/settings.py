@@ -22,6 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, SecretStr
 
 from .call_limits import (
+    DEFAULT_BUDGET_WAIT_S,
     DEFAULT_EMBED_TIMEOUT_S,
     DEFAULT_LLM_TIMEOUT_S,
     DEFAULT_LOOKUP_TIMEOUT_S,
@@ -44,6 +45,7 @@ from .sections import (
 from .sections import check_keys as check_keys  # re-exported: udfs/config.py
 from .sections import secret as secret  # re-exported
 from .sections import section as section  # re-exported
+from .token_budget import BudgetLimits
 
 # Shifts every port of the local stack, so that two stacks (two checkouts) run side by side.
 PORT_OFFSET_ENV = "FLINK_RAG_PORT_OFFSET"
@@ -223,10 +225,32 @@ class LlmSettings(Section):
     structured_output: Annotated[
         Literal["auto", "json_schema", "json_object"], BeforeValidator(_lower)
     ] = Field("auto", alias="structured-output")
+    # Enforced token budgets of this profile (connectors/token_budget.py), capped by its
+    # connection's (tpm, tokens-per-hour/-day/-job), which its ledger enforces as well.
+    tokens_per_minute: PositiveInt | None = Field(None, alias="tokens-per-minute")
+    tokens_per_hour: PositiveInt | None = Field(None, alias="tokens-per-hour")
+    tokens_per_day: PositiveInt | None = Field(None, alias="tokens-per-day")
+    tokens_per_job: PositiveInt | None = Field(None, alias="tokens-per-job")
+    # How long a row waits for a spent budget to come back (capped by its deadline), and
+    # what happens after: a row error starting `budget_exhausted`, or the job fails.
+    budget_wait_s: Annotated[float, Field(ge=0)] = Field(DEFAULT_BUDGET_WAIT_S, alias="budget-wait")
+    on_budget: Annotated[Literal["error", "fail"], BeforeValidator(_lower)] = Field(
+        "error", alias="on-budget"
+    )
+    # The connection's budget (set when resolved; never an option).
+    connection_budget: BudgetLimits = Field(BudgetLimits(), exclude=True)
 
     @classmethod
     def option_keys(cls) -> tuple[str, ...]:
-        return tuple(k for k in super().option_keys() if k != "api_key")
+        hidden = ("api_key", "connection_budget")
+        return tuple(k for k in super().option_keys() if k not in hidden)
+
+    @property
+    def budget(self) -> BudgetLimits:
+        """This profile's own token budget (already capped by its connection's when resolved)."""
+        return BudgetLimits(
+            self.tokens_per_minute, self.tokens_per_hour, self.tokens_per_day, self.tokens_per_job
+        )
 
     @classmethod
     def from_options(
@@ -247,6 +271,16 @@ class LlmSettings(Section):
         if not resolve:
             return built
         conn = _connection(built.connection, "openai", prefix, env)
+        operator = BudgetLimits(
+            conn.tpm, conn.tokens_per_hour, conn.tokens_per_day, conn.tokens_per_job
+        )
+        budget = built.budget.capped(operator)
+        if budget.any and built.max_tokens is None:
+            raise ConfigError(
+                f"a token budget applies to '{prefix}' (connection {conn.name!r}) but "
+                f"'{prefix}max-tokens' is unset, so no call's cost is bounded before it is sent; "
+                f"set '{prefix}max-tokens'"
+            )
         # A SQL option, or on the environment's connection its FLINK_RAG_LLM_BASE_URL or the
         # local server; otherwise the connection's endpoint.
         wanted = built.base_url if options.get("base-url") or conn.from_environment else None
@@ -258,6 +292,11 @@ class LlmSettings(Section):
                 "connection": conn.name,
                 "concurrency": _capped(built.concurrency, conn.concurrency),
                 "requests_per_minute": _capped(built.requests_per_minute, conn.rpm),
+                "tokens_per_minute": budget.per_minute,
+                "tokens_per_hour": budget.per_hour,
+                "tokens_per_day": budget.per_day,
+                "tokens_per_job": budget.per_job,
+                "connection_budget": operator,
             }
         )
 

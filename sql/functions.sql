@@ -52,7 +52,15 @@
 --                      rate-limit-wait, structured-output (auto|json_schema|json_object),
 --                      cache-max-bytes, outage-wait (s an outage is waited out, default 120),
 --                      adaptive-concurrency (true: calls in flight follow the provider's
---                      rate-limit headers and 429s), min-concurrency (default 1)
+--                      rate-limit headers and 429s), min-concurrency (default 1),
+--                      tokens-per-minute, tokens-per-hour, tokens-per-day, tokens-per-job
+--                      (enforced budgets, per worker process: a call reserves its prompt's
+--                      tokens + max-tokens before it is sent, settles with its usage after),
+--                      budget-wait (s a row waits for a spent budget, default 60, within the
+--                      row's deadline), on-budget (error: the row's error starts with
+--                      'budget_exhausted', the rebooking job dead-letters it with that reason;
+--                      fail: the job fails). A connection's tpm / tokens-per-* cap them (SQL can
+--                      lower a budget, never raise it) and are shared by its profiles.
 --   flink-rag.store.<name>.*  database, collection, index, path, mode (auto|atlas|scan),
 --                      similarity, filter-fields, fields, content-field, num-candidates,
 --                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait,

@@ -11,7 +11,8 @@
 -- Once per passenger; event state expires after 7 d without access. Why: docs/REBOOKING.md.
 -- Dead-letter reasons: bad_json, missing_field, unknown_event_type, duplicate_event,
 -- not_disruptive (delay < 180 min), unknown_flight, bad_crm_record, booking_without_customer,
--- embed_error, lookup_error, no_candidates, prompt_error, llm_error, no_recommendation, and
+-- embed_error, lookup_error, no_candidates, prompt_error, budget_exhausted, llm_error,
+-- no_recommendation, and
 -- not grounded: not_a_candidate, unknown_recommended_flight, wrong_route, not_later, no_seat.
 
 SET 'execution.checkpointing.interval' = '10 s';
@@ -369,6 +370,8 @@ SELECT
     CASE
         WHEN a.retrieval_problem IS NOT NULL THEN a.retrieval_problem
         WHEN a.prompt IS NULL THEN 'prompt_error'
+        -- the stable prefix of a spent token budget (connectors/token_budget.py)
+        WHEN POSITION('budget_exhausted:' IN a.llm_error) = 1 THEN 'budget_exhausted'
         WHEN a.llm_error IS NOT NULL THEN 'llm_error'
         WHEN a.recommended_flight_id IS NULL THEN 'no_recommendation'
         WHEN NOT ARRAY_CONTAINS(a.candidate_ids, a.recommended_flight_id)

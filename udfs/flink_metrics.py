@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from ..connectors.metrics import Metrics, NullMetrics
@@ -54,6 +55,11 @@ class FlinkMetrics:
             for value in observed:
                 distribution.update(round(value))  # Beam distributions hold integers
 
+    def gauge(self, name: str, value: Callable[[], int]) -> None:
+        """Register a gauge read by Flink when it reports (call on the eval thread, e.g. in
+        open(): registration goes through the same per-thread container as updates)."""
+        self._group.gauge(name, value)
+
     def _counter(self, name: str) -> Any:
         counter = self._counters.get(name)
         if counter is None:
@@ -69,6 +75,9 @@ class FlinkMetrics:
 
 class _NullFlushing(NullMetrics):
     def flush(self) -> None:
+        pass
+
+    def gauge(self, name: str, value: Callable[[], int]) -> None:
         pass
 
 

@@ -99,6 +99,17 @@ def _rows(*columns: Any) -> int:
     return next((len(c) for c in columns if isinstance(c, pd.Series)), 1)
 
 
+def _budget_gauges(client: ChatClient, metrics: Any) -> None:
+    """`llm_budget_remaining_<span>` per limited span of the profile's budgets (its own and
+    its connection's, the tightest); spent tokens and refused rows are counters."""
+    for span in ("minute", "hour", "day", "job"):
+        if client.budget_remaining(span) is not None:
+            metrics.gauge(
+                f"llm_budget_remaining_{span}",
+                lambda span=span: client.budget_remaining(span) or 0,
+            )
+
+
 class _Complete(ScalarFunction):
     """One ChatClient per model profile per worker: the default one opened in open(), a named
     one on its first row (the job start already validated every declared profile)."""
@@ -116,8 +127,9 @@ class _Complete(ScalarFunction):
         if opened is None:
             metrics = flink_metrics.from_context(self._context, profile)
             settings = config.llm_settings(self._context, profile)
-            client = ChatClient(settings, metrics)
+            client = ChatClient(settings, metrics, profile=profile)
             client.open()
+            _budget_gauges(client, metrics)
             opened = self._clients[profile] = (client, metrics)
             log.info(
                 "LLM_COMPLETE: profile %s, model %s, concurrency %d",

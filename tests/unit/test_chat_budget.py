@@ -1,0 +1,135 @@
+"""Token budgets on ChatClient over a fake SDK: nothing is called past the budget, refused
+rows get `budget_exhausted` errors that say what to do, on-budget=fail stops the job, cache
+replays cost nothing, and the operator's connection budget caps what SQL sets."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from flink_rag.connectors.errors import ProviderError
+from flink_rag.connectors.metrics import RecordingMetrics
+from flink_rag.connectors.openai_chat import ChatClient
+from flink_rag.connectors.response_cache import ResponseCache
+from flink_rag.connectors.settings import LlmSettings
+from flink_rag.connectors.token_budget import BudgetLimits
+
+pytestmark = pytest.mark.unit
+
+_names = itertools.count()
+
+
+class CountingSdk:
+    """Answers every prompt with `ok`, reporting `used` tokens; counts what it was sent."""
+
+    def __init__(self, prompt_tokens: int = 10, completion_tokens: int = 5):
+        self.usage = SimpleNamespace(
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+
+    def create(self, **body):
+        with self.lock:
+            self.calls += 1
+        choice = SimpleNamespace(message=SimpleNamespace(content="ok"), finish_reason="stop")
+        return SimpleNamespace(choices=[choice], usage=self.usage)
+
+    def close(self):
+        pass
+
+
+def budgeted(sdk, metrics=None, cache=None, **changes) -> ChatClient:
+    """A client on a profile of its own (ledgers are per process: tests must not share)."""
+    settings = LlmSettings().model_copy(update={"max_tokens": 20, "budget_wait_s": 0.0, **changes})
+    return ChatClient(settings, metrics or RecordingMetrics(), cache, sdk, f"p{next(_names)}")
+
+
+def test_rows_past_the_budget_are_refused_and_never_sent():
+    sdk, metrics = CountingSdk(), RecordingMetrics()
+    with budgeted(sdk, metrics, tokens_per_minute=100) as chat:
+        results = [chat.complete(f"row{i}") for i in range(10)]
+    answered = [r for r in results if r.error is None]
+    refused = [r for r in results if r.error is not None]
+    # Each reserves about 29-31 (the prompt, 7 of overhead, max-tokens 20) and uses 15: after
+    # five (75 used) a sixth no longer fits in 100.
+    assert sdk.calls == len(answered) == 5
+    assert sum(r.prompt_tokens + r.completion_tokens for r in answered) <= 100
+    for r in refused:
+        assert r.text is None
+        assert r.error.startswith("budget_exhausted: profile 'p")
+        assert "100 tokens per minute is spent for now" in r.error
+        assert "tokens-per-minute" in r.error and "budget-wait" in r.error
+    assert metrics.counters["llm_budget_refused"] == 5
+    assert metrics.counters["llm_budget_spent_tokens"] == 75
+
+
+def test_on_budget_fail_stops_the_job():
+    with (
+        budgeted(CountingSdk(), tokens_per_job=40, on_budget="fail") as chat,
+        pytest.raises(ProviderError, match=r"^budget_exhausted: .*40 tokens per job is spent"),
+    ):
+        for i in range(5):
+            chat.complete(f"row{i}")
+
+
+def test_a_cache_replay_costs_nothing_and_counts_nothing(tmp_path):
+    cache = ResponseCache(str(tmp_path))
+    try:
+        sdk, metrics = CountingSdk(), RecordingMetrics()
+        with budgeted(sdk, metrics, cache, tokens_per_job=40, temperature=0.0) as chat:
+            first = chat.complete("same row")
+            replays = [chat.complete("same row") for _ in range(20)]
+            assert chat.budget_remaining("job") == 40 - 15
+        assert first.error is None and all(r.text == "ok" and r.error is None for r in replays)
+        assert sdk.calls == 1
+        assert metrics.counters["llm_budget_spent_tokens"] == 15
+        assert metrics.counters["llm_cache_hits"] == 20
+    finally:
+        cache.close()
+
+
+def test_a_failed_call_that_never_reached_the_model_costs_nothing():
+    import httpx2
+    import openai
+
+    class Refused(CountingSdk):
+        def create(self, **body):
+            request = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+            raise openai.APIConnectionError(request=request)
+
+    with budgeted(Refused(), tokens_per_job=100, outage_wait_s=0.0, max_retries=0) as chat:
+        result = chat.complete("row")
+        assert result.error is not None and not result.error.startswith("budget_exhausted")
+        assert chat.budget_remaining("job") == 100
+
+
+def test_the_connection_budget_caps_sql_and_is_shared_by_its_profiles(tmp_path):
+    name = f"metered{next(_names)}"
+    path = tmp_path / "connections.toml"
+    path.write_text(
+        f'[connections.{name}]\nkind = "openai"\nendpoint = "http://127.0.0.1:9/v1"\n'
+        "tpm = 60\ntokens-per-day = 1000\n"
+    )
+    env = {"FLINK_RAG_CONNECTIONS": str(path)}
+    common = {"connection": name, "max-tokens": "20", "cache-dir": "off", "budget-wait": "0"}
+    raised = LlmSettings.from_options({**common, "tokens-per-minute": "5000"}, env)
+    assert raised.budget == BudgetLimits(per_minute=60, per_day=1000)  # never above tpm
+    assert raised.connection_budget == BudgetLimits(per_minute=60, per_day=1000)
+    lowered = LlmSettings.from_options({**common, "tokens-per-hour": "500"}, env)
+    assert lowered.budget == BudgetLimits(per_minute=60, per_hour=500, per_day=1000)
+
+    sdk = CountingSdk()
+    one = ChatClient(raised, RecordingMetrics(), None, sdk, "one")
+    two = ChatClient(lowered, RecordingMetrics(), None, sdk, "two")
+    with one, two:
+        assert one.complete("a").error is None  # 15 used
+        assert two.complete("b").error is None  # 30 used
+        assert one.complete("c").error is None  # 45 used: no room for 31 more in the minute
+        refused = two.complete("d")
+    assert refused.error.startswith(f"budget_exhausted: connection '{name}': 60 tokens per")
+    assert sdk.calls == 3
