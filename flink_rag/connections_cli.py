@@ -73,8 +73,11 @@ def report(env: Mapping[str, str]) -> tuple[int, list[str]]:
             for name, value in (
                 ("rpm", conn.rpm),
                 ("concurrency", conn.concurrency),
-                # Read and shown; calls are not paced by tokens yet.
-                ("tpm (not enforced yet)", conn.tpm),
+                # Enforced token budgets (connectors/token_budget.py), per worker process.
+                ("tpm", conn.tpm),
+                ("tokens-per-hour", conn.tokens_per_hour),
+                ("tokens-per-day", conn.tokens_per_day),
+                ("tokens-per-job", conn.tokens_per_job),
             )
             if value is not None
         )

@@ -133,3 +133,47 @@ def test_the_connection_budget_caps_sql_and_is_shared_by_its_profiles(tmp_path):
         refused = two.complete("d")
     assert refused.error.startswith(f"budget_exhausted: connection '{name}': 60 tokens per")
     assert sdk.calls == 3
+
+
+def test_each_limited_span_gets_a_remaining_budget_gauge():
+    from flink_rag.udfs.llm_complete import _budget_gauges
+
+    registered = {}
+
+    class Gauges(RecordingMetrics):
+        def gauge(self, name, value):
+            registered[name] = value
+
+    with budgeted(CountingSdk(), tokens_per_minute=100, tokens_per_job=1000) as chat:
+        _budget_gauges(chat, Gauges())
+        assert chat.complete("row").error is None
+        assert sorted(registered) == ["llm_budget_remaining_job", "llm_budget_remaining_minute"]
+        assert registered["llm_budget_remaining_minute"]() == 85
+        assert registered["llm_budget_remaining_job"]() == 985
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("tokens-per-minute", "0"),
+        ("tokens-per-hour", "-5"),
+        ("tokens-per-day", "lots"),
+        ("tokens-per-job", "1e9"),
+        ("budget-wait", "-1"),
+        ("on-budget", "maybe"),
+    ],
+)
+def test_a_bad_budget_option_fails_the_job_at_start_naming_it(key, value):
+    from flink_rag.connectors.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"option 'flink-rag.llm.{key}' has an invalid value"):
+        LlmSettings.from_options({key: value}, {})
+
+
+def test_a_bad_connection_budget_names_the_field():
+    from flink_rag.connectors.connections import parse
+    from flink_rag.connectors.errors import ConfigError
+
+    text = '[connections.x]\nkind = "openai"\ntokens-per-day = 0\n'
+    with pytest.raises(ConfigError, match=r"f.toml: connections.x.tokens-per-day: "):
+        parse(text, "f.toml")

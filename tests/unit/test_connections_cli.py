@@ -41,7 +41,7 @@ def test_a_file_with_a_missing_secret_is_reported_and_fails(capsys, monkeypatch,
     path = tmp_path / "c.toml"
     path.write_text(
         f'[connections.prod]\nkind = "openai"\nendpoint = "https://gw.example/v1"\n'
-        f'secret-file = "{key_file}"\nrpm = 60\ntpm = 1000\n\n'
+        f'secret-file = "{key_file}"\nrpm = 60\ntpm = 1000\ntokens-per-day = 90000\n\n'
         '[connections.atlas]\nkind = "mongodb"\nsecret-env = "ATLAS_URI"\n'
     )
     monkeypatch.setenv("FLINK_RAG_CONNECTIONS", str(path))
@@ -49,7 +49,7 @@ def test_a_file_with_a_missing_secret_is_reported_and_fails(capsys, monkeypatch,
     assert code == 1
     assert f"connections from {path}" in out
     assert "prod [openai] https://gw.example/v1" in out
-    assert "rpm 60" in out and "tpm (not enforced yet) 1000" in out
+    assert "limits: rpm 60, tpm 1000, tokens-per-day 90000" in out
     assert "env var ATLAS_URI: BROKEN: env var ATLAS_URI is not set" in out
     assert "1 connection(s) do not resolve" in out
     monkeypatch.setenv("ATLAS_URI", URI)

@@ -42,6 +42,9 @@ class FakeGroup:
     def distribution(self, name):
         return self.distributions.setdefault(name, FakeDistribution())
 
+    def gauge(self, name, obj):
+        self.gauges = {**getattr(self, "gauges", {}), name: obj}
+
 
 class Context:
     def __init__(self, group):
@@ -81,3 +84,12 @@ def test_disabled_python_metrics_give_a_no_op():
     metrics.incr("x")
     metrics.observe("y", 1.0)
     metrics.flush()
+
+
+def test_a_gauge_reads_its_value_when_flink_reports():
+    group, left = FakeGroup(), [500]
+    metrics = flink_metrics.from_context(Context(group), "triage")
+    metrics.gauge("llm_budget_remaining_minute", lambda: left[0])
+    left[0] = 120
+    assert group.gauges["llm_budget_remaining_minute"]() == 120
+    flink_metrics.from_context(Context(None)).gauge("x", lambda: 1)  # disabled: a no-op
