@@ -394,14 +394,15 @@ class ChatClient:
     ) -> Any:
         """One attempt with its most possible cost reserved first and the usage settled after.
         An attempt that failed may still have cost tokens, so it keeps its estimate, unless
-        it certainly never reached the model (a 429, a refused connection)."""
+        it certainly cost nothing (`_may_have_cost`). With structured-output=auto the first
+        attempt may also ask one 1-token probe (`_server_has_json_schema`), not reserved."""
         if not self._budgets:
             return self._create(body, schema, timeout)
         held = self._reserve(body)
         try:
             answer = self._create(body, schema, timeout)
         except Exception as err:
-            held.settle(0 if _never_ran(err) else held.tokens)
+            held.settle(held.tokens if _may_have_cost(err) else 0)
             raise
         usage = getattr(answer, "usage", None)
         used = [getattr(usage, k, None) for k in ("prompt_tokens", "completion_tokens")]
@@ -566,15 +567,19 @@ class ChatClient:
         return cache_key(self.provider, s.model, params, value)
 
 
-def _never_ran(err: BaseException) -> bool:
-    """Whether a failed attempt certainly cost no tokens: refused (429) or never connected."""
+def _may_have_cost(err: BaseException) -> bool:
+    """Whether a failed attempt may have cost tokens: a timeout or a server error may come
+    after the model ran; a refusal (4xx, 429), a connection never made, or a slot not given
+    by the client's own limiter cost nothing."""
     import openai
 
     if isinstance(err, openai.APIStatusError):
-        return err.status_code == 429
-    return isinstance(err, openai.APIConnectionError) and not isinstance(
-        err, openai.APITimeoutError
-    )
+        return err.status_code >= 500 or err.status_code == 408
+    if isinstance(err, openai.APITimeoutError):
+        return True
+    if isinstance(err, openai.APIConnectionError):
+        return False
+    return isinstance(err, openai.APIError)  # e.g. an answer that did not parse
 
 
 def _rejects_format(err: Any) -> bool:

@@ -93,19 +93,36 @@ def test_a_cache_replay_costs_nothing_and_counts_nothing(tmp_path):
         cache.close()
 
 
-def test_a_failed_call_that_never_reached_the_model_costs_nothing():
+def _failure(kind: str) -> Exception:
     import httpx2
     import openai
 
-    class Refused(CountingSdk):
-        def create(self, **body):
-            request = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
-            raise openai.APIConnectionError(request=request)
+    request = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    if kind == "refused":
+        return openai.APIConnectionError(request=request)
+    if kind == "timeout":
+        return openai.APITimeoutError(request=request)
+    status = int(kind)
+    response = httpx2.Response(status, request=request)
+    return openai.APIStatusError(kind, response=response, body={"message": kind})
 
-    with budgeted(Refused(), tokens_per_job=100, outage_wait_s=0.0, max_retries=0) as chat:
+
+@pytest.mark.parametrize(
+    ("kind", "costs"),
+    [("refused", False), ("429", False), ("400", False), ("500", True), ("timeout", True)],
+)
+def test_a_failed_call_keeps_its_estimate_only_if_the_model_may_have_run(kind, costs):
+    class Failing(CountingSdk):
+        def create(self, **body):
+            raise _failure(kind)
+
+    changes = {"outage_wait_s": 0.0, "max_retries": 0, "rate_limit_wait_s": 0.0}
+    with budgeted(Failing(), tokens_per_job=100, **changes) as chat:
         result = chat.complete("row")
         assert result.error is not None and not result.error.startswith("budget_exhausted")
-        assert chat.budget_remaining("job") == 100
+        left = chat.budget_remaining("job")
+    # 'row' reserves 4 + 3 (or 1 with tiktoken) + 3 + max-tokens 20
+    assert (left < 75) if costs else (left == 100), left
 
 
 def test_the_connection_budget_caps_sql_and_is_shared_by_its_profiles(tmp_path):
