@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,7 @@ from .structured_output import (
     response_format,
 )
 from .token_budget import BudgetExhausted, Reservation, TokenBudget, reserve, shared
-from .tokens import TokenCounter
+from .tokens import budget_counter, utf8_bytes
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class ChatClient:
         self.settings = settings
         self.profile = profile
         self._budgets: list[TokenBudget] = []
-        self._counter: TokenCounter | None = None
+        self._count: Callable[[str], int] = utf8_bytes
         self.metrics = metrics or NullMetrics()
         self._cache = cache
         self._client: Any = client
@@ -126,7 +126,7 @@ class ChatClient:
         """Picklable before or after open(); the worker opens its own client and pool."""
         state = {**self.__dict__, "_client": None, "_pool": None, "_limiter": None, "_rate": None}
         state["_policy"] = None
-        state.update(_cache=None, _api_key=None, _budgets=[], _counter=None)
+        state.update(_cache=None, _api_key=None, _budgets=[])
         del state["_style_lock"], state["_open_lock"], state["_verdict"]
         state["_probing"] = False
         return state
@@ -182,7 +182,7 @@ class ChatClient:
             key = ("profile", self.profile, s.connection)
             found.append(shared(key, f"profile {self.profile!r}", s.budget))
         if found:
-            self._counter = TokenCounter(s.model)
+            self._count = budget_counter(s.model)
         return found
 
     def budget_remaining(self, span: str) -> int | None:
@@ -416,11 +416,9 @@ class ChatClient:
 
     def _reserve(self, body: dict[str, Any]) -> Reservation:
         s = self.settings
-        assert self._counter is not None  # made with the budgets
-        # The most the call can cost: its messages counted offline (the UTF-8 byte bound
-        # without a cached tiktoken table), the chat template's few tokens per message, and
-        # the whole max-tokens (a budget requires it, settings.py).
-        prompt = sum(4 + self._counter.count(str(m.get("content") or "")) for m in body["messages"])
+        # The most the call can cost: its messages counted offline (budget_counter), the chat
+        # template's few tokens per message, and the whole max-tokens (settings.py requires it).
+        prompt = sum(4 + self._count(str(m.get("content") or "")) for m in body["messages"])
         tokens = prompt + 3 + int(body.get("max_tokens") or 0)
         left = remaining_s()
         wait = s.budget_wait_s if left is None else max(0.0, min(s.budget_wait_s, left))

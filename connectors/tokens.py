@@ -90,3 +90,17 @@ class TokenCounter:
 def byte_counter() -> Callable[[str], int]:
     """The conservative counter, for callers with no model-specific tokenizer at hand."""
     return utf8_bytes
+
+
+def budget_counter(model: str) -> Callable[[str], int]:
+    """A count that is never below what the provider will charge, for token budgets:
+    tiktoken's only for a model tiktoken knows by name (OpenAI's) and has cached; any other
+    model's tokenizer may split text finer than cl100k, so it gets the UTF-8 byte bound."""
+    try:
+        import tiktoken
+
+        tiktoken.encoding_name_for_model(model)
+    except (ImportError, KeyError):
+        return utf8_bytes
+    counter = TokenCounter(model)
+    return counter.count if counter.exact else utf8_bytes

@@ -194,3 +194,49 @@ def test_a_bad_connection_budget_names_the_field():
     text = '[connections.x]\nkind = "openai"\ntokens-per-day = 0\n'
     with pytest.raises(ConfigError, match=r"f.toml: connections.x.tokens-per-day: "):
         parse(text, "f.toml")
+
+
+def test_overlapping_calls_of_two_profiles_never_spend_past_a_shared_budget(tmp_path):
+    """64 threads per client, two clients on one connection: the connection's job budget holds
+    across every thread (the reservation is atomic), and every row is answered or refused."""
+    name = f"shared{next(_names)}"
+    path = tmp_path / "connections.toml"
+    path.write_text(
+        f'[connections.{name}]\nkind = "openai"\nendpoint = "http://127.0.0.1:9/v1"\n'
+        "tokens-per-job = 1000\n"
+    )
+    options = {"connection": name, "max-tokens": "20", "cache-dir": "off", "concurrency": "64"}
+    settings = LlmSettings.from_options(
+        {**options, "budget-wait": "0"}, {"FLINK_RAG_CONNECTIONS": str(path)}
+    )
+    # 'r0'..'r199' reserve 29-31 each (4 + 2-4 bytes + 3 + max-tokens 20) and use 25.
+    sdk = CountingSdk(prompt_tokens=5, completion_tokens=20)
+    one = ChatClient(settings, RecordingMetrics(), None, sdk, "one")
+    two = ChatClient(settings, RecordingMetrics(), None, sdk, "two")
+    with one, two:
+        prompts = [f"r{i}" for i in range(200)]
+        results: list = []
+        threads = [
+            threading.Thread(target=lambda c=c: results.extend(c.complete_many(prompts)))
+            for c in (one, two)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    answered = [r for r in results if r.error is None]
+    assert len(results) == 400
+    assert all(r.error.startswith("budget_exhausted") for r in results if r.error)
+    assert sdk.calls == len(answered) and 25 * len(answered) <= 1000
+    # A refusal means what was held (<= 31 per call) left no room for 31 more.
+    assert len(answered) >= 32
+
+
+def test_budget_estimates_use_tiktoken_only_for_models_it_knows():
+    from flink_rag.connectors.tokens import budget_counter, utf8_bytes
+
+    # A local model's tokenizer may split finer than cl100k: the byte bound, never tiktoken.
+    assert budget_counter("smollm2") is utf8_bytes
+    assert budget_counter("llama-3.1-8b-instruct") is utf8_bytes
+    count = budget_counter("gpt-4o-mini")  # exact if the table is cached, else the bound
+    assert 0 < count("rebook passenger P0001 on the next flight") <= 42
