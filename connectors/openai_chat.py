@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 import traceback
@@ -37,7 +38,7 @@ from .structured_output import (
     parse_schema,
     response_format,
 )
-from .token_budget import BudgetExhausted, Reservation, TokenBudget, reserve, shared
+from .token_budget import BudgetExhausted, Price, Reservation, TokenBudget, reserve, shared
 from .tokens import budget_counter, utf8_bytes
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class ChatClient:
         self.profile = profile
         self._budgets: list[TokenBudget] = []
         self._count: Callable[[str], int] = utf8_bytes
+        self._price: Price | None = None
         self.metrics = metrics or NullMetrics()
         self._cache = cache
         self._client: Any = client
@@ -181,13 +183,18 @@ class ChatClient:
         if s.budget.any and s.budget != s.connection_budget:
             key = ("profile", self.profile, s.connection)
             found.append(shared(key, f"profile {self.profile!r}", s.budget))
+        self._price = s.price
+        if s.spend.any and self._price is not None:
+            key = ("spend", self.profile, s.connection)
+            found.append(shared(key, f"profile {self.profile!r}", s.spend, self._price))
         if found:
             self._count = budget_counter(s.model)
         return found
 
     def budget_remaining(self, span: str) -> int | None:
         """Tokens left now in `span` on this client's tightest budget (None: no limit)."""
-        left = [r for b in self._budgets if (r := b.remaining(span)) is not None]
+        tokens = (b for b in self._budgets if b.price is None)  # not the spend ledger
+        left = [r for b in tokens if (r := b.remaining(span)) is not None]
         return min(left) if left else None
 
     def close(self) -> None:
@@ -402,16 +409,25 @@ class ChatClient:
         try:
             answer = self._create(body, schema, timeout)
         except Exception as err:
-            held.settle(held.tokens if _may_have_cost(err) else 0)
+            if _may_have_cost(err):
+                held.keep()
+            else:
+                held.settle(0)
             raise
         usage = getattr(answer, "usage", None)
-        used = [getattr(usage, k, None) for k in ("prompt_tokens", "completion_tokens")]
-        if all(isinstance(n, int) for n in used):
-            held.settle(sum(used))  # type: ignore[arg-type]  # ints, checked above
-            self.metrics.incr("llm_budget_spent_tokens", sum(used))  # type: ignore[arg-type]
+        prompt, completion = (
+            getattr(usage, k, None) for k in ("prompt_tokens", "completion_tokens")
+        )
+        if isinstance(prompt, int) and isinstance(completion, int):
+            held.settle(prompt, completion)
         else:  # a provider that reports no usage: the estimate is what it may have cost
-            held.settle(held.tokens)
-            self.metrics.incr("llm_budget_spent_tokens", held.tokens)
+            prompt, completion = math.ceil(held.prompt), math.ceil(held.completion)
+            held.keep()
+        self.metrics.incr("llm_budget_spent_tokens", prompt + completion)
+        if self._price is not None:
+            self.metrics.incr(
+                "llm_budget_spent_micros", round(self._price.micros(prompt, completion))
+            )
         return answer
 
     def _reserve(self, body: dict[str, Any]) -> Reservation:
@@ -419,17 +435,23 @@ class ChatClient:
         # The most the call can cost: its messages counted offline (budget_counter), the chat
         # template's few tokens per message, and the whole max-tokens (settings.py requires it).
         prompt = sum(4 + self._count(str(m.get("content") or "")) for m in body["messages"])
-        tokens = prompt + 3 + int(body.get("max_tokens") or 0)
+        completion = int(body.get("max_tokens") or 0)
         left = remaining_s()
         wait = s.budget_wait_s if left is None else max(0.0, min(s.budget_wait_s, left))
         try:
-            return reserve(self._budgets, tokens, wait)
+            return reserve(self._budgets, prompt + 3, wait, completion=completion)
         except BudgetExhausted as err:
             prefix = "flink-rag.llm." + ("" if self.profile == "default" else f"{self.profile}.")
+            what = (
+                "spend-per-day' (-hour, -job)"
+                if "of spend" in str(err)
+                else (
+                    "tokens-per-minute' (-hour, -day, -job; the connection's tpm and tokens-per-* "
+                    "are the operator's ceiling)"
+                )
+            )
             raise BudgetExhausted(
-                f"{err}; raise '{prefix}tokens-per-minute' (-hour, -day, -job; the "
-                f"connection's tpm and tokens-per-* are the operator's ceiling) or "
-                f"'{prefix}budget-wait', or send fewer rows"
+                f"{err}; raise '{prefix}{what} or '{prefix}budget-wait', or send fewer rows"
             ) from None
 
     def _create(self, body: dict[str, Any], schema: dict[str, Any] | None, timeout: float) -> Any:

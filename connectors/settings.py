@@ -45,7 +45,7 @@ from .sections import (
 from .sections import check_keys as check_keys  # re-exported: udfs/config.py
 from .sections import secret as secret  # re-exported
 from .sections import section as section  # re-exported
-from .token_budget import BudgetLimits
+from .token_budget import MICROS, BudgetLimits, Price
 
 # Shifts every port of the local stack, so that two stacks (two checkouts) run side by side.
 PORT_OFFSET_ENV = "FLINK_RAG_PORT_OFFSET"
@@ -237,6 +237,16 @@ class LlmSettings(Section):
     on_budget: Annotated[Literal["error", "fail"], BeforeValidator(_lower)] = Field(
         "error", alias="on-budget"
     )
+    # Spend budgets (currency), with the user's price of this profile's model per 1000 tokens.
+    price_per_1k_prompt: Annotated[float, Field(ge=0)] | None = Field(
+        None, alias="price-per-1k-prompt"
+    )
+    price_per_1k_completion: Annotated[float, Field(ge=0)] | None = Field(
+        None, alias="price-per-1k-completion"
+    )
+    spend_per_hour: Annotated[float, Field(gt=0)] | None = Field(None, alias="spend-per-hour")
+    spend_per_day: Annotated[float, Field(gt=0)] | None = Field(None, alias="spend-per-day")
+    spend_per_job: Annotated[float, Field(gt=0)] | None = Field(None, alias="spend-per-job")
     # The connection's budget (set when resolved; never an option).
     connection_budget: BudgetLimits = Field(BudgetLimits(), exclude=True)
 
@@ -250,6 +260,26 @@ class LlmSettings(Section):
         """This profile's own token budget (already capped by its connection's when resolved)."""
         return BudgetLimits(
             self.tokens_per_minute, self.tokens_per_hour, self.tokens_per_day, self.tokens_per_job
+        )
+
+    @property
+    def price(self) -> Price | None:
+        if self.price_per_1k_prompt is None or self.price_per_1k_completion is None:
+            return None
+        return Price(self.price_per_1k_prompt, self.price_per_1k_completion)
+
+    @property
+    def spend(self) -> BudgetLimits:
+        """The spend budget in MICROS of the currency (per_minute is never set)."""
+
+        def micros(value: float | None) -> int | None:
+            return None if value is None else round(value * MICROS)
+
+        return BudgetLimits(
+            None,
+            micros(self.spend_per_hour),
+            micros(self.spend_per_day),
+            micros(self.spend_per_job),
         )
 
     @classmethod
@@ -275,7 +305,12 @@ class LlmSettings(Section):
             conn.tpm, conn.tokens_per_hour, conn.tokens_per_day, conn.tokens_per_job
         )
         budget = built.budget.capped(operator)
-        if budget.any and built.max_tokens is None:
+        if built.spend.any and built.price is None:
+            raise ConfigError(
+                f"'{prefix}spend-per-*' needs the model's prices: set "
+                f"'{prefix}price-per-1k-prompt' and '{prefix}price-per-1k-completion'"
+            )
+        if (budget.any or built.spend.any) and built.max_tokens is None:
             raise ConfigError(
                 f"a token budget applies to '{prefix}' (connection {conn.name!r}) but "
                 f"'{prefix}max-tokens' is unset, so no call's cost is bounded before it is sent; "

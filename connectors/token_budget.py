@@ -1,4 +1,5 @@
-"""Enforced token budgets: tokens per minute, hour and day (sliding windows) and per job.
+"""Enforced token budgets: tokens per minute, hour and day (sliding windows) and per job; and,
+with the user's price of the model, spend budgets in currency the same way.
 
 A call reserves its estimate before it is sent (prompt tokens counted offline plus max-tokens:
 the most the provider can charge for it) and settles with the usage the provider reports after
@@ -36,6 +37,21 @@ _BINS = 60
 # a settle on any budget wakes the waiters of all (calls are slow; contention is nil).
 _LOCK = threading.Condition()
 _SHARED: dict[tuple[object, ...], TokenBudget] = {}
+
+
+# A spend budget counts in millionths of the currency unit, so its ledger stays in integers.
+MICROS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Price:
+    """The user's price of one model, per 1000 prompt / completion tokens (any currency)."""
+
+    prompt_per_1k: float
+    completion_per_1k: float
+
+    def micros(self, prompt: float, completion: float) -> float:
+        return (prompt * self.prompt_per_1k + completion * self.completion_per_1k) * MICROS / 1000
 
 
 class BudgetExhausted(Exception):
@@ -133,12 +149,18 @@ class TokenBudget:
     """One ledger (a profile's or a connection's); thread-safe under the process lock."""
 
     def __init__(
-        self, name: str, limits: BudgetLimits, clock: Callable[[], float] = time.monotonic
+        self,
+        name: str,
+        limits: BudgetLimits,
+        clock: Callable[[], float] = time.monotonic,
+        price: Price | None = None,
     ):
+        """With `price`, a spend budget: `limits` are in MICROS of the currency."""
         self.name = name
         self.limits = limits
         self.clock = clock
-        self.spent = 0  # tokens settled since the ledger was made (metric: spent)
+        self.price = price
+        self.spent = 0.0  # tokens (or MICROS) settled since the ledger was made
         self._windows: dict[str, _Window] = {}
         for span, limit in (
             ("minute", limits.per_minute),
@@ -148,6 +170,12 @@ class TokenBudget:
         ):
             if limit is not None:
                 self._windows[span] = _Window(limit, WINDOWS_S.get(span))
+
+    def cost(self, prompt: float, completion: float) -> float:
+        """What a call of `prompt` + `completion` tokens costs on this ledger."""
+        if self.price is None:
+            return prompt + completion
+        return self.price.micros(prompt, completion)
 
     def free_at(self, cost: float, now: float) -> tuple[float, str]:
         """(earliest time `cost` fits, the window that holds it back)."""
@@ -179,39 +207,56 @@ class TokenBudget:
         return self._windows[span].limit
 
     def limit_text(self, span: str) -> str:
-        return f"{self.limit(span)} tokens per {span}"
+        return f"{self.amount(self.limit(span))} per {span}"
+
+    def amount(self, cost: float) -> str:
+        if self.price is None:
+            return f"{math.ceil(cost)} tokens"
+        return f"{cost / MICROS:.6g} of spend (at the configured prices)"
 
 
 @dataclass
 class Reservation:
-    """Tokens held on some budgets for one call; `settle` once with what the call used."""
+    """A call's estimate held on some budgets; `settle` once with what the call used."""
 
     budgets: Sequence[TokenBudget]
-    tokens: int
+    prompt: float
+    completion: float
     at: float
     settled: bool = False
 
-    def settle(self, used: int) -> None:
-        """Replace the estimate by `used` (a refund when less; more when the provider charged
-        more than estimated). Idempotent: only the first settle counts."""
+    @property
+    def tokens(self) -> int:
+        return math.ceil(self.prompt + self.completion)
+
+    def settle(self, prompt: float, completion: float = 0) -> None:
+        """Replace the estimate by the usage (a refund when less; more when the provider
+        charged more than estimated). Idempotent: only the first settle counts."""
         with _LOCK:
             if self.settled:
                 return
             self.settled = True
             for budget in self.budgets:
-                budget.adjust(used - self.tokens, self.at)
+                used = budget.cost(prompt, completion)
+                budget.adjust(used - budget.cost(self.prompt, self.completion), self.at)
                 budget.spent += used
             _LOCK.notify_all()
+
+    def keep(self) -> None:
+        """Settle with the estimate itself (the call may have cost all of it)."""
+        self.settle(self.prompt, self.completion)
 
 
 def reserve(
     budgets: Sequence[TokenBudget],
-    tokens: int,
+    prompt: float,
     wait_s: float,
     sleep: Callable[[threading.Condition, float], object] | None = None,
+    completion: float = 0,
 ) -> Reservation:
-    """Hold `tokens` on every budget at once, waiting up to `wait_s` for room; raises
-    BudgetExhausted (naming the budget and window that refused) when it does not come."""
+    """Hold a call of at most `prompt` + `completion` tokens on every budget at once, waiting
+    up to `wait_s` for room; raises BudgetExhausted (naming the budget and window that
+    refused) when it does not come."""
     clock = budgets[0].clock if budgets else time.monotonic
     wait = sleep or (lambda cond, s: cond.wait(s))
     with _LOCK:
@@ -220,24 +265,25 @@ def reserve(
             now = clock()
             free, which, budget = now, "", None
             for b in budgets:
-                at, span = b.free_at(tokens, now)
+                at, span = b.free_at(b.cost(prompt, completion), now)
                 if at > free:
                     free, which, budget = at, span, b
             if budget is None:
                 for b in budgets:
-                    b.add(tokens, now)
-                return Reservation(budgets, tokens, now)
+                    b.add(b.cost(prompt, completion), now)
+                return Reservation(budgets, prompt, completion, now)
             left = start + wait_s - now
             # Waits even when `free` is later than the wait allows: a settle may refund
             # room sooner. What can never fit (a spent job budget) is refused at once.
             if free == math.inf or left <= 0:
-                raise BudgetExhausted(_refusal(budget, which, tokens, now - start))
+                cost = budget.cost(prompt, completion)
+                raise BudgetExhausted(_refusal(budget, which, cost, now - start))
             wait(_LOCK, max(0.001, min(left, free - now)))
 
 
-def _refusal(budget: TokenBudget, span: str, tokens: int, waited: float) -> str:
-    if tokens > budget.limit(span):
-        why = f"this call alone may use {tokens} tokens, more than {budget.limit_text(span)}"
+def _refusal(budget: TokenBudget, span: str, cost: float, waited: float) -> str:
+    if cost > budget.limit(span):
+        why = f"this call alone may use {budget.amount(cost)}, more than {budget.limit_text(span)}"
     elif span == "job":
         why = f"{budget.limit_text(span)} is spent"
     else:
@@ -245,10 +291,12 @@ def _refusal(budget: TokenBudget, span: str, tokens: int, waited: float) -> str:
     return f"{BUDGET_EXHAUSTED}: {budget.name}: {why}"
 
 
-def shared(key: tuple[object, ...], name: str, limits: BudgetLimits) -> TokenBudget:
+def shared(
+    key: tuple[object, ...], name: str, limits: BudgetLimits, price: Price | None = None
+) -> TokenBudget:
     """The process's ledger for `key` (a connection or a profile), made on first use."""
     with _LOCK:
-        found = _SHARED.get((*key, limits))
+        found = _SHARED.get((*key, limits, price))
         if found is None:
-            found = _SHARED[(*key, limits)] = TokenBudget(name, limits)
+            found = _SHARED[(*key, limits, price)] = TokenBudget(name, limits, price=price)
         return found

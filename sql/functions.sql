@@ -61,6 +61,9 @@
 --                      'budget_exhausted', the rebooking job dead-letters it with that reason;
 --                      fail: the job fails). A connection's tpm / tokens-per-* cap them (SQL can
 --                      lower a budget, never raise it) and are shared by its profiles.
+--                      spend-per-hour, spend-per-day, spend-per-job (currency, enforced the same
+--                      way) with price-per-1k-prompt and price-per-1k-completion (the user's
+--                      prices of the profile's model, required with any spend-per-*)
 --   flink-rag.store.<name>.*  database, collection, index, path, mode (auto|atlas|scan),
 --                      similarity, filter-fields, fields, content-field, num-candidates,
 --                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait,

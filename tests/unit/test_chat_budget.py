@@ -240,3 +240,33 @@ def test_budget_estimates_use_tiktoken_only_for_models_it_knows():
     assert budget_counter("llama-3.1-8b-instruct") is utf8_bytes
     count = budget_counter("gpt-4o-mini")  # exact if the table is cached, else the bound
     assert 0 < count("rebook passenger P0001 on the next flight") <= 42
+
+
+def test_a_spend_budget_at_the_users_prices_refuses_past_it():
+    sdk, metrics = CountingSdk(prompt_tokens=10, completion_tokens=5), RecordingMetrics()
+    prices = {"price_per_1k_prompt": 1.0, "price_per_1k_completion": 2.0, "spend_per_job": 0.2}
+    with budgeted(sdk, metrics, **prices) as chat:
+        results = [chat.complete(f"row{i}") for i in range(12)]
+        assert chat.budget_remaining("job") is None  # the token gauges never show spend
+    # Each holds (11 prompt + 20 max-tokens x 2) / 1000 = 0.051 and costs 0.020: after eight
+    # (0.160) a ninth no longer fits in 0.2.
+    assert sdk.calls == 8
+    assert metrics.counters["llm_budget_spent_micros"] == 8 * 20_000
+    refused = [r.error for r in results if r.error]
+    assert len(refused) == 4
+    assert refused[0].startswith("budget_exhausted: profile 'p")
+    assert "0.2 of spend (at the configured prices) per job is spent" in refused[0]
+    assert "spend-per-day' (-hour, -job)" in refused[0]
+
+
+def test_a_spend_budget_without_prices_is_refused_at_job_start():
+    from flink_rag.connectors.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"set 'flink-rag\.llm\.price-per-1k-prompt' and"):
+        LlmSettings.from_options({"spend-per-day": "5", "price-per-1k-prompt": "0.1"}, {})
+    settings = LlmSettings.from_options(
+        {"spend-per-day": "5", "price-per-1k-prompt": "0.15", "price-per-1k-completion": "0.6"},
+        {},
+    )
+    assert settings.spend == BudgetLimits(per_day=5_000_000)
+    assert settings.price is not None and settings.price.micros(1000, 1000) == 750_000
