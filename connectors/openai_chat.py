@@ -128,7 +128,7 @@ class ChatClient:
         """Picklable before or after open(); the worker opens its own client and pool."""
         state = {**self.__dict__, "_client": None, "_pool": None, "_limiter": None, "_rate": None}
         state["_policy"] = None
-        state.update(_cache=None, _api_key=None, _budgets=[])
+        state.update(_cache=None, _api_key=None, _budgets=[], _count=utf8_bytes)
         del state["_style_lock"], state["_open_lock"], state["_verdict"]
         state["_probing"] = False
         return state

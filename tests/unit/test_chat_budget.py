@@ -270,3 +270,17 @@ def test_a_spend_budget_without_prices_is_refused_at_job_start():
     )
     assert settings.spend == BudgetLimits(per_day=5_000_000)
     assert settings.price is not None and settings.price.micros(1000, 1000) == 750_000
+
+
+def test_a_pickled_client_reopens_on_the_same_process_ledger():
+    import pickle
+
+    sdk = CountingSdk()
+    chat = budgeted(sdk, tokens_per_job=100)
+    with chat:
+        assert chat.complete("row").error is None
+        copy = pickle.loads(pickle.dumps(chat))
+    assert copy._budgets == []
+    copy._client = sdk  # the worker's own client
+    with copy:
+        assert copy.budget_remaining("job") == 85  # the process's ledger, not a fresh one
