@@ -298,6 +298,12 @@ class LlmSettings(Section):
         if not options.get("outage-wait"):
             extra["outage-wait"] = DEFAULT_OUTAGE_WAIT_S
         built: LlmSettings = cls.build(prefix, options, env, extra)
+        # Checked without the connection too: the driver validates options at job start.
+        if built.spend.any and built.price is None:
+            raise ConfigError(
+                f"'{prefix}spend-per-*' needs the model's prices: set "
+                f"'{prefix}price-per-1k-prompt' and '{prefix}price-per-1k-completion'"
+            )
         if not resolve:
             return built
         conn = _connection(built.connection, "openai", prefix, env)
@@ -305,11 +311,6 @@ class LlmSettings(Section):
             conn.tpm, conn.tokens_per_hour, conn.tokens_per_day, conn.tokens_per_job
         )
         budget = built.budget.capped(operator)
-        if built.spend.any and built.price is None:
-            raise ConfigError(
-                f"'{prefix}spend-per-*' needs the model's prices: set "
-                f"'{prefix}price-per-1k-prompt' and '{prefix}price-per-1k-completion'"
-            )
         if (budget.any or built.spend.any) and built.max_tokens is None:
             raise ConfigError(
                 f"a token budget applies to '{prefix}' (connection {conn.name!r}) but "

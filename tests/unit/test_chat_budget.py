@@ -264,6 +264,8 @@ def test_a_spend_budget_without_prices_is_refused_at_job_start():
 
     with pytest.raises(ConfigError, match=r"set 'flink-rag\.llm\.price-per-1k-prompt' and"):
         LlmSettings.from_options({"spend-per-day": "5", "price-per-1k-prompt": "0.1"}, {})
+    with pytest.raises(ConfigError, match="needs the model's prices"):  # the driver's check
+        LlmSettings.from_options({"spend-per-job": "1"}, {}, resolve=False)
     settings = LlmSettings.from_options(
         {"spend-per-day": "5", "price-per-1k-prompt": "0.15", "price-per-1k-completion": "0.6"},
         {},
