@@ -5,6 +5,7 @@ import de.bwaldvogel.mongo.exception.MongoServerError;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The stages after a search stage, made runnable by mongo-java-server's aggregation: it lacks the
@@ -17,7 +18,18 @@ import java.util.Map;
 final class LaterStages {
   private LaterStages() {}
 
-  static List<Document> rewrite(List<Document> stages) {
+  /** Each {$meta: ...} a search stage's later stages may read, and the hidden field it reads. */
+  private static final Map<String, String> META_FIELDS = Map.of(
+      "vectorSearchScore", VectorSearchStage.SCORE_FIELD,
+      "searchScore", TextSearchStage.SEARCH_SCORE,
+      "score", TextSearchStage.SCORE,
+      "scoreDetails", TextSearchStage.SCORE_DETAILS);
+  /** The {$meta: ...} each first stage gives its later stages. */
+  static final Set<String> AFTER_VECTOR = Set.of("vectorSearchScore", "score");
+  static final Set<String> AFTER_SEARCH = Set.of("searchScore", "score", "scoreDetails");
+  static final Set<String> AFTER_FUSION = Set.of("score", "scoreDetails");
+
+  static List<Document> rewrite(List<Document> stages, Set<String> known) {
     List<Document> out = new ArrayList<>();
     for (Document stage : stages) {
       if (stage.size() != 1) {
@@ -28,22 +40,22 @@ final class LaterStages {
       Object spec = stage.get(name);
       switch (name) {
         case "$set":
-          out.add(new Document("$addFields", withScoreField(spec)));
+          out.add(new Document("$addFields", withScoreField(spec, known)));
           break;
         case "$replaceWith":
-          out.add(new Document("$replaceRoot", new Document("newRoot", withScoreField(spec))));
+          out.add(new Document("$replaceRoot", new Document("newRoot", withScoreField(spec, known))));
           break;
         case "$project":
-          project(spec, out);
+          project(spec, out, known);
           break;
         default:
-          out.add((Document) withScoreField(stage));
+          out.add((Document) withScoreField(stage, known));
       }
     }
     return out;
   }
 
-  private static void project(Object spec, List<Document> out) {
+  private static void project(Object spec, List<Document> out, Set<String> known) {
     if (!(spec instanceof Document)) {
       out.add(new Document("$project", spec));
       return;
@@ -52,9 +64,9 @@ final class LaterStages {
     Document rest = new Document();
     for (Map.Entry<String, Object> entry : ((Document) spec).entrySet()) {
       if (isMeta(entry.getValue())) {
-        metas.put(entry.getKey(), withScoreField(entry.getValue()));
+        metas.put(entry.getKey(), withScoreField(entry.getValue(), known));
       } else {
-        rest.put(entry.getKey(), withScoreField(entry.getValue()));
+        rest.put(entry.getKey(), withScoreField(entry.getValue(), known));
       }
     }
     if (metas.isEmpty()) {
@@ -90,28 +102,29 @@ final class LaterStages {
   }
 
   /** Every {$meta: "vectorSearchScore"} read from the hidden score field. */
-  static Object withScoreField(Object stage) {
+  static Object withScoreField(Object stage, Set<String> known) {
     if (stage instanceof Document) {
       Document doc = (Document) stage;
       if (isMeta(doc)) {
         Object meta = doc.get("$meta");
-        if ("vectorSearchScore".equals(meta)) {
-          return "$" + VectorSearchStage.SCORE_FIELD;
+        String hidden = META_FIELDS.get(meta);
+        if (hidden != null && known.contains(meta)) {
+          return "$" + hidden;
         }
         throw new MongoServerError(17308, "Location17308",
-            "Unsupported argument to $meta: " + meta + " (after $vectorSearch the stand-in knows"
-                + " only \"vectorSearchScore\")");
+            "Unsupported argument to $meta: " + meta + " (after this search stage the stand-in knows "
+                + String.join(", ", new java.util.TreeSet<>(known)) + ")");
       }
       Document copy = new Document();
       for (Map.Entry<String, Object> entry : doc.entrySet()) {
-        copy.put(entry.getKey(), withScoreField(entry.getValue()));
+        copy.put(entry.getKey(), withScoreField(entry.getValue(), known));
       }
       return copy;
     }
     if (stage instanceof List) {
       List<Object> copy = new ArrayList<>();
       for (Object element : (List<?>) stage) {
-        copy.add(withScoreField(element));
+        copy.add(withScoreField(element, known));
       }
       return copy;
     }

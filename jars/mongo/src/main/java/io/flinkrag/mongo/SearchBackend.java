@@ -30,6 +30,8 @@ final class SearchBackend extends H2Backend {
   static final String OVERLOAD_COMMAND = "standInOverload";
 
   private final SearchIndexes indexes;
+  /** The full-text ({@code type: "search"}) indexes, for $search and $rankFusion. */
+  private final TextIndexes texts;
   /** How many more $vectorSearch calls to refuse with 489, so clients can test back-pressure. */
   private final AtomicInteger overloaded = new AtomicInteger(Integer.getInteger(OVERLOAD_PROPERTY, 0));
 
@@ -37,6 +39,8 @@ final class SearchBackend extends H2Backend {
     super(dataFile.toString());
     indexes = new SearchIndexes(dataFile, this::readable);
     indexes.load();
+    texts = new TextIndexes(dataFile, this::readable);
+    texts.load();
   }
 
   @Override
@@ -45,10 +49,14 @@ final class SearchBackend extends H2Backend {
       case "createSearchIndexes":
         return createSearchIndexes(database, query);
       case "updateSearchIndex":
-        indexes.update(database, collectionOf(query, command), query);
+        if (!texts.update(database, collectionOf(query, command), query)) {
+          indexes.update(database, collectionOf(query, command), query);
+        }
         return ok(new Document());
       case "dropSearchIndex":
-        indexes.drop(database, collectionOf(query, command), query);
+        if (!texts.drop(database, collectionOf(query, command), query)) {
+          indexes.drop(database, collectionOf(query, command), query);
+        }
         return ok(new Document());
       case OVERLOAD_COMMAND:
         return overload(query);
@@ -62,17 +70,20 @@ final class SearchBackend extends H2Backend {
       case "update":
       case "delete":
       case "findAndModify":
-        if (query.get(command) instanceof String && indexes.hasIndexes(database, (String) query.get(command))) {
+        if (query.get(command) instanceof String && (indexes.hasIndexes(database, (String) query.get(command))
+            || texts.hasIndexes(database, (String) query.get(command)))) {
           return trackedWrite(channel, database, command, query);
         }
         break;
       case "drop":
         Document dropped = super.handleCommand(channel, database, command, query);
         indexes.dropNamespace(database, collectionOf(query, command));
+        texts.dropNamespace(database, collectionOf(query, command));
         return dropped;
       case "dropDatabase":
         Document droppedDb = super.handleCommand(channel, database, command, query);
         indexes.dropNamespace(database, null);
+        texts.dropNamespace(database, null);
         return droppedDb;
       default:
         break;
@@ -92,7 +103,39 @@ final class SearchBackend extends H2Backend {
     if (!(specs instanceof List) || ((List<?>) specs).isEmpty()) {
       throw new MongoServerError(2, "BadValue", "'indexes' must be a non-empty array");
     }
-    return ok(new Document("indexesCreated", indexes.create(database, collection, (List<?>) specs)));
+    // Full-text entries are checked before anything is created, so a bad batch creates none.
+    List<Object> vectorSpecs = new java.util.ArrayList<>();
+    List<TextIndex> textIndexes = new java.util.ArrayList<>();
+    Set<String> names = new java.util.HashSet<>();
+    for (Object spec : (List<?>) specs) {
+      if (spec instanceof Document) {
+        String name = String.valueOf(((Document) spec).getOrDefault("name", "default"));
+        if (!names.add(name) || texts.named(database, collection, name) != null
+            || indexes.find(database, collection, name) != null) {
+          throw TextIndexes.duplicate(name);
+        }
+      }
+      if (spec instanceof Document && TextIndexes.isText((Document) spec)) {
+        textIndexes.add(texts.prepare(database, collection, (Document) spec));
+      } else {
+        vectorSpecs.add(spec);
+      }
+    }
+    List<Document> created = new java.util.ArrayList<>();
+    if (!vectorSpecs.isEmpty()) {
+      created.addAll(indexes.create(database, collection, vectorSpecs));
+    }
+    ReentrantLock lock = indexes.lock(database, collection);
+    lock.lock();
+    try {
+      texts.add(textIndexes);
+    } finally {
+      lock.unlock();
+    }
+    for (TextIndex index : textIndexes) {
+      created.add(new Document("id", index.id).append("name", index.name));
+    }
+    return ok(new Document("indexesCreated", created));
   }
 
   /** An aggregate whose first stage is a search stage; null for any other pipeline. */
@@ -103,7 +146,7 @@ final class SearchBackend extends H2Backend {
     }
     List<Document> pipeline = Aggregation.parse(raw);
     for (int i = 1; i < pipeline.size(); i++) {
-      for (String stage : List.of("$vectorSearch", "$listSearchIndexes")) {
+      for (String stage : List.of("$vectorSearch", "$listSearchIndexes", "$search", "$rankFusion")) {
         if (pipeline.get(i).containsKey(stage)) {
           throw new MongoServerError(40602, "Location40602",
               stage + " is only valid as the first stage in a pipeline");
@@ -115,7 +158,11 @@ final class SearchBackend extends H2Backend {
     List<Document> docs;
     if (first.containsKey("$listSearchIndexes")) {
       Object filter = first.get("$listSearchIndexes");
-      docs = indexes.list(database, collection, filter instanceof Document ? (Document) filter : new Document());
+      Document byName = filter instanceof Document ? (Document) filter : new Document();
+      docs = indexes.list(database, collection, byName);
+      docs.addAll(texts.list(database, collection, byName));
+    } else if (first.containsKey("$search") || first.containsKey("$rankFusion")) {
+      docs = hybridStage(database, collection, pipeline);
     } else if (first.containsKey("$vectorSearch")) {
       Object spec = first.get("$vectorSearch");
       if (!(spec instanceof Document)) {
@@ -126,22 +173,77 @@ final class SearchBackend extends H2Backend {
         return refused;
       }
       docs = VectorSearchStage.run((Document) spec, indexes, database, collection, readable(database, collection));
+      docs.forEach(doc -> doc.put(TextSearchStage.SCORE, doc.get(VectorSearchStage.SCORE_FIELD)));
     } else {
       return null;
     }
-    List<Document> rest = LaterStages.rewrite(pipeline.subList(1, pipeline.size()));
-    MongoDatabase db = resolveDatabase(database);
-    MongoCollection<?> coll = db.resolveCollection(collection, false);
-    List<Document> out = rest.isEmpty()
-        ? docs
-        : Aggregation.fromPipeline(rest, this::resolveDatabase, db, coll, oplog).runStages(docs.stream());
+    Set<String> metas = first.containsKey("$vectorSearch") ? LaterStages.AFTER_VECTOR
+        : first.containsKey("$search") ? LaterStages.AFTER_SEARCH
+        : first.containsKey("$rankFusion") ? LaterStages.AFTER_FUSION
+        : Set.of();
+    List<Document> out = laterStages(database, collection, docs, pipeline.subList(1, pipeline.size()), metas);
     for (Document doc : out) {
-      doc.remove(VectorSearchStage.SCORE_FIELD);
+      TextSearchStage.HIDDEN.forEach(doc::remove);
     }
     Document cursor = new Document("firstBatch", out)
         .append("id", 0L)
         .append("ns", database + "." + collection);
     return ok(new Document("cursor", cursor));
+  }
+
+  /** The stages after the search stage, run by the library's aggregation on the hits. */
+  private List<Document> laterStages(String database, String collection, List<Document> docs,
+                                     List<Document> stages, Set<String> metas) {
+    List<Document> rest = LaterStages.rewrite(stages, metas);
+    if (rest.isEmpty()) {
+      return docs;
+    }
+    MongoDatabase db = resolveDatabase(database);
+    MongoCollection<?> coll = db.resolveCollection(collection, false);
+    return Aggregation.fromPipeline(rest, this::resolveDatabase, db, coll, oplog).runStages(docs.stream());
+  }
+
+  /** A pipeline that starts with $search or $rankFusion: the first stage's documents. */
+  private List<Document> hybridStage(String database, String collection, List<Document> pipeline) {
+    StoredDocuments source = readable(database, collection);
+    Document first = pipeline.get(0);
+    if (first.containsKey("$search")) {
+      int limit = pipeline.size() > 1 && pipeline.get(1).get("$limit") instanceof Number
+          ? Math.max(1, ((Number) pipeline.get(1).get("$limit")).intValue()) : Integer.MAX_VALUE;
+      return TextSearchStage.run(first.get("$search"), texts, database, collection, source, limit);
+    }
+    Object spec = first.get("$rankFusion");
+    if (spec instanceof Document && !Boolean.TRUE.equals(((Document) spec).get("scoreDetails"))
+        && RankFusionStage.readsMeta(pipeline.subList(1, pipeline.size()), "scoreDetails")) {
+      throw RankFusionStage.error("{$meta: \"scoreDetails\"} needs \"scoreDetails\": true in the stage");
+    }
+    return RankFusionStage.run(spec, new RankFusionStage.Runner() {
+      @Override
+      public List<Document> search(Document stage, int limit) {
+        if (stage.containsKey("$search")) {
+          return TextSearchStage.run(stage.get("$search"), texts, database, collection, source, limit);
+        }
+        Object vector = stage.get("$vectorSearch");
+        if (!(vector instanceof Document)) {
+          throw VectorSearchStage.error("the stage's argument must be a document");
+        }
+        List<Document> hits = VectorSearchStage.run((Document) vector, indexes, database, collection, source);
+        hits.forEach(doc -> doc.put(TextSearchStage.SCORE, doc.get(VectorSearchStage.SCORE_FIELD)));
+        return hits;
+      }
+
+      @Override
+      public List<Document> all() {
+        return source == null ? List.of() : source.streamAll().map(Document::new).toList();
+      }
+
+      @Override
+      public List<Document> later(List<Document> docs, List<Document> stages) {
+        Set<String> metas = new java.util.HashSet<>(LaterStages.AFTER_VECTOR);
+        metas.addAll(LaterStages.AFTER_SEARCH);
+        return laterStages(database, collection, docs, stages, metas);
+      }
+    });
   }
 
   // -- the overload test knob ------------------------------------------------------------------
@@ -193,8 +295,10 @@ final class SearchBackend extends H2Backend {
       collectIdsAfter(command, answer, ids);
       if (known) {
         indexes.reindex(database, collection, ids);
+        texts.reindex(database, collection, ids);
       } else {
         indexes.rebuildAll(database, collection);
+        texts.rebuildAll(database, collection);
       }
       return answer;
     } finally {
@@ -291,6 +395,7 @@ final class SearchBackend extends H2Backend {
   @Override
   public void close() {
     indexes.close();
+    texts.close();
     super.close();
   }
 }
