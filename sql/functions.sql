@@ -2,9 +2,12 @@
 --
 --   EMBED(text)                       -> ARRAY<FLOAT>            (vectorized)
 --   EMBED_RESULT(text)                -> ROW<embedding ARRAY<FLOAT>, error STRING>
---   VECTOR_LOOKUP(store, query, k, filter)
+--   VECTOR_LOOKUP(store, query, k, filter [, text])
 --       -> TABLE(doc_id, score, content, metadata, error)     (LEFT JOIN LATERAL TABLE ... ON TRUE)
---   VECTOR_LOOKUP_JSON(store, query, k, filter) -> STRING      {"hits":[...],"error":...}
+--   VECTOR_LOOKUP_JSON(store, query, k, filter [, text]) -> STRING  {"hits":[...],"error":...}
+--       with a query text (not NULL, not empty): a hybrid lookup, $rankFusion of the vector
+--       search and a full-text $search on the store's text-index, the filter on both sides;
+--       score = reciprocal rank fusion, metadata.scoreDetails = each side's rank and weight
 --       (vectorized: a batch's lookups overlap, 'flink-rag.store.<name>.concurrency' at a time)
 --   VECTOR_HITS(lookup_json)
 --       -> TABLE(doc_id, score, content, metadata, error)     rows per hit with overlapping lookups:
@@ -55,7 +58,10 @@
 --   flink-rag.store.<name>.*  database, collection, index, path, mode (auto|atlas|scan),
 --                      similarity, filter-fields, fields, content-field, num-candidates,
 --                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait,
---                      concurrency (lookups of a batch in flight, default 8), connection
+--                      concurrency (lookups of a batch in flight, default 8), connection,
+--                      text-index (Atlas Search index for hybrid lookups), text-paths
+--                      (default: content-field), vector-weight, text-weight (default 1 each,
+--                      >= 0, not both 0), hybrid-candidates (hits each side ranks, default 4 x k)
 --   flink-rag.stores   store profiles a VECTOR_LOOKUP worker opens and checks at start
 -- Lists are separated by ',' or ';'. A key the functions don't know (a typo) or a bad value
 -- fails the job when it starts, naming the key and the closest valid one. Unset keys fall
