@@ -216,3 +216,53 @@ def test_a_hybrid_lookup_without_a_text_index_says_what_to_set():
         HybridSearch(store()).search(
             INFO, lambda call: call(None), to_hit, np.ones(2), 3, None, "LH"
         )
+
+
+@given(
+    st.text(min_size=1, max_size=200),
+    st.dictionaries(st.sampled_from(["origin", "seats", "a.b"]), st.integers(), max_size=3),
+    st.integers(1, 50),
+    st.integers(1, 50),
+)
+def test_the_text_and_the_filter_reach_both_sides_verbatim(text, filter, k, extra):
+    per_input = k + extra
+    pipeline = rank_fusion_pipeline(
+        vector_index="v", path="e", query_vector=[1.0], text_index="t", text=text,
+        text_paths=["content"], k=k, per_input=per_input, weights={}, filter=filter or None,
+    )  # fmt: skip
+    inputs = pipeline[0]["$rankFusion"]["input"]["pipelines"]
+    vector = inputs["vector"][0]["$vectorSearch"]
+    stages = inputs["text"]
+    assert stages[0]["$search"]["text"]["query"] == text
+    assert vector["limit"] == per_input and stages[-1] == {"$limit": per_input}
+    if filter:
+        assert vector["filter"] == filter and stages[1] == {"$match": filter}
+        assert (
+            vector["filter"] is not stages[1]["$match"]
+        )  # copies: one side cannot alter the other
+    else:
+        assert "filter" not in vector and len(stages) == 2
+    assert pipeline[1] == {"$limit": k}
+
+
+@given(st.floats(0, 1e6, allow_nan=False), st.floats(0, 1e6, allow_nan=False))
+def test_weights_parse_as_the_numbers_they_spell(wv, wt):
+    options = {"vector-weight": repr(wv), "text-weight": repr(wt)}
+    if wv == 0 and wt == 0:
+        with pytest.raises(ConfigError, match="both be 0"):
+            store(**options)
+        return
+    s = store(**options)
+    assert (s.vector_weight, s.text_weight) == (wv, wt)
+
+
+@given(st.text(max_size=20).filter(lambda t: t.strip() not in ("",)))
+def test_weights_that_are_not_non_negative_numbers_are_refused(raw):
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if value is not None and value >= 0 and value != float("inf"):
+        return  # a valid weight; the property above covers it
+    with pytest.raises(ConfigError, match="text-weight"):
+        store(**{"text-weight": raw})
