@@ -318,3 +318,27 @@ def test_bad_search_index_definitions_create_nothing(coll):
             SearchIndexModel(name="vec", type="search", definition={"mappings": {"dynamic": True}})
         )
     assert "bad" not in {i["name"] for i in coll.list_search_indexes()}
+
+
+def test_updating_a_search_index_rebuilds_it_with_the_new_definition(coll):
+    def on(path: str) -> dict:
+        return {"mappings": {"dynamic": False, "fields": {path: {"type": "string"}}}}
+
+    coll.create_search_index(SearchIndexModel(name="upd", type="search", definition=on("content")))
+    wait_for(lambda: ready(coll, "upd"), "index upd READY")
+
+    def find(path: str) -> list[str]:
+        stage = {"$search": {"index": "upd", "text": {"query": "LH401", "path": path}}}
+        return [d["_id"] for d in coll.aggregate([stage])]
+
+    try:
+        assert find("content") == ["d3"] and find("code") == []
+        coll.update_search_index("upd", on("code"))
+        wait_for(lambda: ready(coll, "upd"), "index upd READY again")
+        listed = next(iter(coll.list_search_indexes("upd")))
+        assert listed["latestDefinitionVersion"]["version"] == 1
+        assert listed["latestDefinition"] == on("code")
+        assert find("content") == [] and find("code") == ["d3"]
+    finally:
+        coll.drop_search_index("upd")
+    assert "upd" not in {i["name"] for i in coll.list_search_indexes()}

@@ -49,7 +49,15 @@ final class SearchBackend extends H2Backend {
       case "createSearchIndexes":
         return createSearchIndexes(database, query);
       case "updateSearchIndex":
-        if (!texts.update(database, collectionOf(query, command), query)) {
+        ReentrantLock writes = indexes.lock(database, collectionOf(query, command));
+        boolean text;
+        writes.lock();
+        try {
+          text = texts.update(database, collectionOf(query, command), query);
+        } finally {
+          writes.unlock();
+        }
+        if (!text) {
           indexes.update(database, collectionOf(query, command), query);
         }
         return ok(new Document());

@@ -80,16 +80,27 @@ final class TextIndexes implements AutoCloseable {
     save();
   }
 
+  /**
+   * A new definition is built into a fresh index that replaces the old one once built, so the
+   * old one answers until then, as on Atlas. Call under the collection's write lock: no write
+   * can fall between the build's read of the collection and the swap.
+   */
   boolean update(String database, String collection, Document command) {
     TextIndex index = find(database, collection, command);
     if (index == null) {
       return false;
     }
-    index.definition = TextIndexDefinition.parse(command.get("definition"));
-    index.version++;
-    index.createdAt = java.time.Instant.now();
-    build(index);
+    TextIndex fresh = new TextIndex(index.id, index.name, database, collection,
+        TextIndexDefinition.parse(command.get("definition")));
+    fresh.version = index.version + 1;
+    build(fresh);
+    byId.put(fresh.id, fresh);
     save();
+    try {
+      index.close();
+    } catch (IOException err) {
+      log.warn("closing the previous build of search index {}: {}", index.name, err.toString());
+    }
     return true;
   }
 
