@@ -5,7 +5,6 @@ import de.bwaldvogel.mongo.exception.MongoServerError;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * The stages after a search stage, made runnable by mongo-java-server's aggregation: it lacks the
@@ -18,18 +17,15 @@ import java.util.Set;
 final class LaterStages {
   private LaterStages() {}
 
-  /** Each {$meta: ...} a search stage's later stages may read, and the hidden field it reads. */
-  private static final Map<String, String> META_FIELDS = Map.of(
-      "vectorSearchScore", VectorSearchStage.SCORE_FIELD,
-      "searchScore", TextSearchStage.SEARCH_SCORE,
-      "score", TextSearchStage.SCORE,
-      "scoreDetails", TextSearchStage.SCORE_DETAILS);
-  /** The {$meta: ...} each first stage gives its later stages. */
-  static final Set<String> AFTER_VECTOR = Set.of("vectorSearchScore", "score");
-  static final Set<String> AFTER_SEARCH = Set.of("searchScore", "score", "scoreDetails");
-  static final Set<String> AFTER_FUSION = Set.of("score", "scoreDetails");
+  /** The {$meta: ...} each first stage gives its later stages, and the hidden field each reads. */
+  static final Map<String, String> AFTER_VECTOR = Map.of(
+      "vectorSearchScore", VectorSearchStage.SCORE_FIELD, "score", VectorSearchStage.SCORE_FIELD);
+  static final Map<String, String> AFTER_SEARCH = Map.of("searchScore", TextSearchStage.SEARCH_SCORE,
+      "score", TextSearchStage.SCORE, "scoreDetails", TextSearchStage.SCORE_DETAILS);
+  static final Map<String, String> AFTER_FUSION =
+      Map.of("score", TextSearchStage.SCORE, "scoreDetails", TextSearchStage.SCORE_DETAILS);
 
-  static List<Document> rewrite(List<Document> stages, Set<String> known) {
+  static List<Document> rewrite(List<Document> stages, Map<String, String> known) {
     List<Document> out = new ArrayList<>();
     for (Document stage : stages) {
       if (stage.size() != 1) {
@@ -55,7 +51,7 @@ final class LaterStages {
     return out;
   }
 
-  private static void project(Object spec, List<Document> out, Set<String> known) {
+  private static void project(Object spec, List<Document> out, Map<String, String> known) {
     if (!(spec instanceof Document)) {
       out.add(new Document("$project", spec));
       return;
@@ -102,18 +98,18 @@ final class LaterStages {
   }
 
   /** Every {$meta: "vectorSearchScore"} read from the hidden score field. */
-  static Object withScoreField(Object stage, Set<String> known) {
+  static Object withScoreField(Object stage, Map<String, String> known) {
     if (stage instanceof Document) {
       Document doc = (Document) stage;
       if (isMeta(doc)) {
         Object meta = doc.get("$meta");
-        String hidden = META_FIELDS.get(meta);
-        if (hidden != null && known.contains(meta)) {
+        String hidden = known.get(meta);
+        if (hidden != null) {
           return "$" + hidden;
         }
         throw new MongoServerError(17308, "Location17308",
             "Unsupported argument to $meta: " + meta + " (after this search stage the stand-in knows "
-                + String.join(", ", new java.util.TreeSet<>(known)) + ")");
+                + String.join(", ", new java.util.TreeSet<>(known.keySet())) + ")");
       }
       Document copy = new Document();
       for (Map.Entry<String, Object> entry : doc.entrySet()) {

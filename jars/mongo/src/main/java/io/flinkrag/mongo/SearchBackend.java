@@ -11,6 +11,7 @@ import io.netty.channel.Channel;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
@@ -32,6 +33,7 @@ final class SearchBackend extends H2Backend {
   private final SearchIndexes indexes;
   /** The full-text ({@code type: "search"}) indexes, for $search and $rankFusion. */
   private final TextIndexes texts;
+  private final FullTextSearch fullText;
   /** How many more $vectorSearch calls to refuse with 489, so clients can test back-pressure. */
   private final AtomicInteger overloaded = new AtomicInteger(Integer.getInteger(OVERLOAD_PROPERTY, 0));
 
@@ -41,6 +43,7 @@ final class SearchBackend extends H2Backend {
     indexes.load();
     texts = new TextIndexes(dataFile, this::readable);
     texts.load();
+    fullText = new FullTextSearch(indexes, texts);
   }
 
   @Override
@@ -111,38 +114,7 @@ final class SearchBackend extends H2Backend {
     if (!(specs instanceof List) || ((List<?>) specs).isEmpty()) {
       throw new MongoServerError(2, "BadValue", "'indexes' must be a non-empty array");
     }
-    // Full-text entries are checked before anything is created, so a bad batch creates none.
-    List<Object> vectorSpecs = new java.util.ArrayList<>();
-    List<TextIndex> textIndexes = new java.util.ArrayList<>();
-    Set<String> names = new java.util.HashSet<>();
-    for (Object spec : (List<?>) specs) {
-      if (spec instanceof Document) {
-        String name = String.valueOf(((Document) spec).getOrDefault("name", "default"));
-        if (!names.add(name) || texts.named(database, collection, name) != null
-            || indexes.find(database, collection, name) != null) {
-          throw TextIndexes.duplicate(name);
-        }
-      }
-      if (spec instanceof Document && TextIndexes.isText((Document) spec)) {
-        textIndexes.add(texts.prepare(database, collection, (Document) spec));
-      } else {
-        vectorSpecs.add(spec);
-      }
-    }
-    List<Document> created = new java.util.ArrayList<>();
-    if (!vectorSpecs.isEmpty()) {
-      created.addAll(indexes.create(database, collection, vectorSpecs));
-    }
-    ReentrantLock lock = indexes.lock(database, collection);
-    lock.lock();
-    try {
-      texts.add(textIndexes);
-    } finally {
-      lock.unlock();
-    }
-    for (TextIndex index : textIndexes) {
-      created.add(new Document("id", index.id).append("name", index.name));
-    }
+    List<Document> created = fullText.create(database, collection, (List<?>) specs);
     return ok(new Document("indexesCreated", created));
   }
 
@@ -170,7 +142,8 @@ final class SearchBackend extends H2Backend {
       docs = indexes.list(database, collection, byName);
       docs.addAll(texts.list(database, collection, byName));
     } else if (first.containsKey("$search") || first.containsKey("$rankFusion")) {
-      docs = hybridStage(database, collection, pipeline);
+      docs = fullText.firstStage(database, collection, pipeline, readable(database, collection),
+          (hits, stages, metas) -> laterStages(database, collection, hits, stages, metas));
     } else if (first.containsKey("$vectorSearch")) {
       Object spec = first.get("$vectorSearch");
       if (!(spec instanceof Document)) {
@@ -181,15 +154,11 @@ final class SearchBackend extends H2Backend {
         return refused;
       }
       docs = VectorSearchStage.run((Document) spec, indexes, database, collection, readable(database, collection));
-      docs.forEach(doc -> doc.put(TextSearchStage.SCORE, doc.get(VectorSearchStage.SCORE_FIELD)));
     } else {
       return null;
     }
-    Set<String> metas = first.containsKey("$vectorSearch") ? LaterStages.AFTER_VECTOR
-        : first.containsKey("$search") ? LaterStages.AFTER_SEARCH
-        : first.containsKey("$rankFusion") ? LaterStages.AFTER_FUSION
-        : Set.of();
-    List<Document> out = laterStages(database, collection, docs, pipeline.subList(1, pipeline.size()), metas);
+    List<Document> out = laterStages(database, collection, docs, pipeline.subList(1, pipeline.size()),
+        FullTextSearch.metasAfter(first));
     for (Document doc : out) {
       TextSearchStage.HIDDEN.forEach(doc::remove);
     }
@@ -201,7 +170,7 @@ final class SearchBackend extends H2Backend {
 
   /** The stages after the search stage, run by the library's aggregation on the hits. */
   private List<Document> laterStages(String database, String collection, List<Document> docs,
-                                     List<Document> stages, Set<String> metas) {
+                                     List<Document> stages, Map<String, String> metas) {
     List<Document> rest = LaterStages.rewrite(stages, metas);
     if (rest.isEmpty()) {
       return docs;
@@ -209,49 +178,6 @@ final class SearchBackend extends H2Backend {
     MongoDatabase db = resolveDatabase(database);
     MongoCollection<?> coll = db.resolveCollection(collection, false);
     return Aggregation.fromPipeline(rest, this::resolveDatabase, db, coll, oplog).runStages(docs.stream());
-  }
-
-  /** A pipeline that starts with $search or $rankFusion: the first stage's documents. */
-  private List<Document> hybridStage(String database, String collection, List<Document> pipeline) {
-    StoredDocuments source = readable(database, collection);
-    Document first = pipeline.get(0);
-    if (first.containsKey("$search")) {
-      int limit = pipeline.size() > 1 && pipeline.get(1).get("$limit") instanceof Number
-          ? Math.max(1, ((Number) pipeline.get(1).get("$limit")).intValue()) : Integer.MAX_VALUE;
-      return TextSearchStage.run(first.get("$search"), texts, database, collection, source, limit);
-    }
-    Object spec = first.get("$rankFusion");
-    if (spec instanceof Document && !Boolean.TRUE.equals(((Document) spec).get("scoreDetails"))
-        && RankFusionStage.readsMeta(pipeline.subList(1, pipeline.size()), "scoreDetails")) {
-      throw RankFusionStage.error("{$meta: \"scoreDetails\"} needs \"scoreDetails\": true in the stage");
-    }
-    return RankFusionStage.run(spec, new RankFusionStage.Runner() {
-      @Override
-      public List<Document> search(Document stage, int limit) {
-        if (stage.containsKey("$search")) {
-          return TextSearchStage.run(stage.get("$search"), texts, database, collection, source, limit);
-        }
-        Object vector = stage.get("$vectorSearch");
-        if (!(vector instanceof Document)) {
-          throw VectorSearchStage.error("the stage's argument must be a document");
-        }
-        List<Document> hits = VectorSearchStage.run((Document) vector, indexes, database, collection, source);
-        hits.forEach(doc -> doc.put(TextSearchStage.SCORE, doc.get(VectorSearchStage.SCORE_FIELD)));
-        return hits;
-      }
-
-      @Override
-      public List<Document> all() {
-        return source == null ? List.of() : source.streamAll().map(Document::new).toList();
-      }
-
-      @Override
-      public List<Document> later(List<Document> docs, List<Document> stages) {
-        Set<String> metas = new java.util.HashSet<>(LaterStages.AFTER_VECTOR);
-        metas.addAll(LaterStages.AFTER_SEARCH);
-        return laterStages(database, collection, docs, stages, metas);
-      }
-    });
   }
 
   // -- the overload test knob ------------------------------------------------------------------
