@@ -2,13 +2,14 @@
 --
 --   EMBED(text)                       -> ARRAY<FLOAT>            (vectorized)
 --   EMBED_RESULT(text)                -> ROW<embedding ARRAY<FLOAT>, error STRING>
---   VECTOR_LOOKUP(store, query, k, filter [, text])
+--   VECTOR_LOOKUP(store, query, k, filter)
 --       -> TABLE(doc_id, score, content, metadata, error)     (LEFT JOIN LATERAL TABLE ... ON TRUE)
---   VECTOR_LOOKUP_JSON(store, query, k, filter [, text]) -> STRING  {"hits":[...],"error":...}
---       with a query text (not NULL, not empty): a hybrid lookup, $rankFusion of the vector
---       search and a full-text $search on the store's text-index, the filter on both sides;
---       score = reciprocal rank fusion, metadata.scoreDetails = each side's rank and weight
+--   VECTOR_LOOKUP_JSON(store, query, k, filter) -> STRING      {"hits":[...],"error":...}
 --       (vectorized: a batch's lookups overlap, 'flink-rag.store.<name>.concurrency' at a time)
+--   VECTOR_LOOKUP(store, query, k, filter, text), VECTOR_LOOKUP_JSON(..., text): with a query
+--       text (not NULL, not empty) a hybrid lookup, $rankFusion of the vector search and a
+--       full-text $search on the store's text-index, the filter on both sides; score = the
+--       reciprocal rank fusion's, metadata.scoreDetails = each side's rank and weight
 --   VECTOR_HITS(lookup_json)
 --       -> TABLE(doc_id, score, content, metadata, error)     rows per hit with overlapping lookups:
 --       compute VECTOR_LOOKUP_JSON(...) AS answer in a view or subquery, then
