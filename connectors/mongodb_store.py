@@ -32,13 +32,16 @@ from .errors import (
     IndexNotReadyError,
     InputError,
 )
+from .hybrid_pipeline import DETAILS_FIELD
 from .metrics import Metrics, NullMetrics
 from .mongodb_atlas_search import atlas_search
 from .mongodb_client import open_client
 from .mongodb_errors import count_error, describe_error, lookup_error, store_policy
+from .mongodb_hybrid_search import HybridSearch
 from .mongodb_index import ATLAS, SCAN, IndexInfo, describe
 from .mongodb_lookup_pool import LookupPool
 from .mongodb_scan_search import check_scan_size, scan_search
+from .mongodb_text_index import check_text_index
 from .settings import StoreSettings
 from .vector_cache import VectorCache
 from .vector_filters import coerce_filter, validate_filter
@@ -49,8 +52,9 @@ from .vector_scoring import as_vector
 log = logging.getLogger(__name__)
 
 MAX_K = 1000  # a lookup feeding a prompt never needs more; protects the worker's memory
-# One lookup: query vector, k, filter (MQL document, its JSON text, or None).
-LookupRequest = tuple[Any, Any, Any]
+# One lookup: query vector, k, filter (MQL document, its JSON text, or None), and optionally
+# a query text (a hybrid lookup when it is not NULL).
+LookupRequest = tuple[Any, ...]
 
 
 class VectorStore:
@@ -67,6 +71,7 @@ class VectorStore:
         self._cache: VectorCache | None = None
         self._pool = LookupPool(settings.name, settings.concurrency)
         self.policy = store_policy(settings, self.metrics)
+        self._hybrid = HybridSearch(settings)
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to workers: only the profile travels; open() connects there.
@@ -87,11 +92,12 @@ class VectorStore:
         self._client = None
         self._pool = LookupPool(self.settings.name, self.settings.concurrency)
         s = self.settings
-        if s.fields and SCORE_FIELD in s.fields:
-            raise ConfigError(
-                f"'flink-rag.store.{s.name}.fields' lists {SCORE_FIELD!r}, which is reserved "
-                "for the similarity score; rename the field in the documents"
-            )
+        for reserved in (SCORE_FIELD, DETAILS_FIELD):
+            if reserved in s.fields:
+                raise ConfigError(
+                    f"'flink-rag.store.{s.name}.fields' lists {reserved!r}, which is reserved "
+                    "for the lookup's score; rename the field in the documents"
+                )
         client = open_client(s)
         collection = client[s.database][s.collection]
         try:
@@ -104,6 +110,8 @@ class VectorStore:
             raise
         try:
             self._check_index(info, expected_dimensions or s.dimensions)
+            if s.text_index and info is not None and info.mode == ATLAS:
+                check_text_index(collection, s)
             if info is not None and info.mode == SCAN:
                 if s.mode == "auto":  # never silently: a reader of the log sees why it is slow
                     log.warning(
@@ -149,13 +157,16 @@ class VectorStore:
         query_vector: Sequence[float] | np.ndarray,
         k: int,
         filter: str | Mapping[str, Any] | None = None,
+        text: str | None = None,
     ) -> list[Hit]:
-        """Top-k hits, best first. InputError (FilterError, DimensionMismatchError) for bad input,
-        ProviderError when the server fails; both are counted in lookup_errors."""
+        """Top-k hits, best first; with `text`, a hybrid lookup (vector and full text fused by
+        rank, each hit's metadata carrying its scoreDetails). InputError (FilterError,
+        DimensionMismatchError) for bad input, ProviderError when the server fails; both are
+        counted in lookup_errors."""
         self.metrics.incr("lookup_requests")
         started = time.perf_counter()
         try:
-            hits = self._search(query_vector, k, filter)
+            hits = self._search(query_vector, k, filter, text)
         except Exception:
             self.metrics.incr("lookup_errors")
             raise
@@ -165,14 +176,16 @@ class VectorStore:
         return hits
 
     def search_many(self, requests: Sequence[LookupRequest]) -> list[list[Hit] | Exception]:
-        """search() for each (vector, k, filter), `concurrency` at a time; results in input order.
+        """search() for each (vector, k, filter[, text]), `concurrency` at a time, in order.
 
         Each result is the hits of its own request, or the exception that request raised, so
         one bad row never costs the others (mongodb_lookup_pool)."""
         self._require_index()
         return self._pool.map(lambda request: self.search(*request), requests)
 
-    def _search(self, query_vector: Sequence[float] | np.ndarray, k: int, filter: Any) -> list[Hit]:
+    def _search(
+        self, query_vector: Sequence[float] | np.ndarray, k: int, filter: Any, text: Any = None
+    ) -> list[Hit]:
         info = self._require_index()
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
             raise InputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
@@ -181,6 +194,19 @@ class VectorStore:
             raise InputError("query vector is NULL")
         vector = as_vector(query_vector, info.dimensions)
         mql = validate_filter(coerce_filter(filter), self._allowed, store=self.settings.name)
+        if text is not None:
+            if not isinstance(text, str):
+                raise InputError(f"query text must be a string or NULL, got {type(text).__name__}")
+            if info.mode != ATLAS:
+                raise ConfigError(
+                    f"store {self.settings.name!r} scans (no search index on the server): a "
+                    "hybrid lookup needs Atlas Search; pass NULL as the query text"
+                )
+            if text.strip():  # an empty text has no terms: the lookup is the vector one
+                try:
+                    return self._hybrid.search(info, self._run_raw, self._hit, vector, k, mql, text)
+                except PyMongoError as err:
+                    raise lookup_error(self.settings.name, err) from None
         if info.mode == ATLAS:
             return self._atlas(vector, k, mql)
         return self._scan(vector, k, mql)
@@ -210,6 +236,13 @@ class VectorStore:
         )
 
     def _run(self, call: Any) -> Any:
+        try:
+            return self._run_raw(call)
+        except PyMongoError as err:
+            raise lookup_error(self.settings.name, err) from None
+
+    def _run_raw(self, call: Any) -> Any:
+        """_run without the error translation: the hybrid search reads the server's code."""
         assert self._collection is not None
         collection = self._collection
 
@@ -219,11 +252,8 @@ class VectorStore:
             with pymongo.timeout(timeout):
                 return call(collection)
 
-        try:
-            # An unreachable server or an overloaded Atlas delays the row, within its deadline.
-            return self.policy.run(attempt)
-        except PyMongoError as err:
-            raise lookup_error(self.settings.name, err) from None
+        # An unreachable server or an overloaded Atlas delays the row, within its deadline.
+        return self.policy.run(attempt)
 
     def _require_index(self) -> IndexInfo:
         if self.index is None or self._collection is None:

@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
 
 from .call_limits import (
     DEFAULT_BUDGET_WAIT_S,
@@ -337,6 +337,10 @@ class LlmSettings(Section):
         )
 
 
+# A rank-fusion weight: MongoDB takes any non-negative number.
+Weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
 class StoreSettings(Section):
     """One named vector store profile (`flink-rag.store.<name>.*`)."""
 
@@ -374,6 +378,23 @@ class StoreSettings(Section):
     # How long a lookup keeps retrying while MongoDB is unreachable or Atlas is overloaded
     # (489) before the row gets an error; plus one timeout, the row's deadline.
     outage_wait_s: Annotated[float, Field(ge=0)] = Field(0.0, alias="outage-wait")
+    # Hybrid lookups (a query text besides the vector): the Atlas Search index and the paths it
+    # searches (default: content-field), each input's weight in the rank fusion, and how many
+    # hits each input ranks before fusion (default 4 x k).
+    text_index: str | None = Field(None, alias="text-index")
+    text_paths: Names = Field((), alias="text-paths")
+    vector_weight: Weight = Field(1.0, alias="vector-weight")
+    text_weight: Weight = Field(1.0, alias="text-weight")
+    hybrid_candidates: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, alias="hybrid-candidates"
+    )
+
+    @field_validator("text_weight")
+    @classmethod
+    def _some_weight(cls, value: float, info: ValidationInfo) -> float:
+        if value == 0 and info.data.get("vector_weight") == 0:
+            raise ValueError("vector-weight and text-weight cannot both be 0")
+        return value
 
     @classmethod
     def option_keys(cls) -> tuple[str, ...]:

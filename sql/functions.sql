@@ -6,6 +6,10 @@
 --       -> TABLE(doc_id, score, content, metadata, error)     (LEFT JOIN LATERAL TABLE ... ON TRUE)
 --   VECTOR_LOOKUP_JSON(store, query, k, filter) -> STRING      {"hits":[...],"error":...}
 --       (vectorized: a batch's lookups overlap, 'flink-rag.store.<name>.concurrency' at a time)
+--   VECTOR_LOOKUP(store, query, k, filter, text), VECTOR_LOOKUP_JSON(..., text): with a query
+--       text (not NULL, not empty) a hybrid lookup, $rankFusion of the vector search and a
+--       full-text $search on the store's text-index, the filter on both sides; score = the
+--       reciprocal rank fusion's, metadata.scoreDetails = each side's rank and weight
 --   VECTOR_HITS(lookup_json)
 --       -> TABLE(doc_id, score, content, metadata, error)     rows per hit with overlapping lookups:
 --       compute VECTOR_LOOKUP_JSON(...) AS answer in a view or subquery, then
@@ -67,7 +71,10 @@
 --   flink-rag.store.<name>.*  database, collection, index, path, mode (auto|atlas|scan),
 --                      similarity, filter-fields, fields, content-field, num-candidates,
 --                      min-score, exact, dimensions, timeout, scan-cache-ttl, outage-wait,
---                      concurrency (lookups of a batch in flight, default 8), connection
+--                      concurrency (lookups of a batch in flight, default 8), connection,
+--                      text-index (Atlas Search index for hybrid lookups), text-paths
+--                      (default: content-field), vector-weight, text-weight (default 1 each,
+--                      >= 0, not both 0), hybrid-candidates (hits each side ranks, default 4 x k)
 --   flink-rag.stores   store profiles a VECTOR_LOOKUP worker opens and checks at start
 --
 -- Model profiles: `flink-rag.llm.<profile>.<key>` and `flink-rag.embed.<profile>.<key>` take

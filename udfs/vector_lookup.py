@@ -3,6 +3,13 @@
     LEFT JOIN LATERAL TABLE(VECTOR_LOOKUP('flights', v, 5, f))
         AS h(doc_id, score, content, metadata, error) ON TRUE
 
+An optional fifth argument, a query text, makes the lookup hybrid: `$rankFusion` of the vector
+search and a full-text `$search` on the store's `text-index`, the row's filter on both sides;
+the score is then the fusion's and each hit's metadata holds `scoreDetails`. NULL (or an empty
+text) is the vector-only lookup:
+
+    TABLE(VECTOR_LOOKUP('policies', v, 5, f, need_text))
+
 VECTOR_LOOKUP makes one lookup at a time. VECTOR_LOOKUP_JSON is a pandas UDF: the lookups of a
 batch overlap, `flink-rag.store.<name>.concurrency` at a time, each answer in its row's place.
 For rows per hit with overlapping lookups, compute VECTOR_LOOKUP_JSON in a view or subquery
@@ -102,12 +109,14 @@ class _Lookup:
             shared.release(("store", store.settings, self._expected_dims), _close_store)
         self._stores = {}
 
-    def _search(self, store: Any, query: Any, k: Any, filter: Any) -> tuple[list[Hit], str | None]:
+    def _search(
+        self, store: Any, query: Any, k: Any, filter: Any, text: Any = None
+    ) -> tuple[list[Hit], str | None]:
         """(hits, None) or ([], error text); a profile that cannot open raises."""
         if store is None:
             return [], "store is NULL; pass the profile name"
         try:
-            return self._store(store).search(query, k, filter), None
+            return self._store(store).search(query, k, filter, text), None
         except (InputError, ProviderError) as err:
             if isinstance(err, ProviderError):
                 log.warning("VECTOR_LOOKUP on %s failed: %s", store, err)
@@ -121,7 +130,7 @@ class _Lookup:
             self._metrics.flush()
 
     def _search_many(
-        self, store: str, requests: Sequence[tuple[Any, Any, Any]]
+        self, store: str, requests: Sequence[tuple[Any, ...]]
     ) -> list[tuple[list[Hit], str | None]]:
         """(hits, None) or ([], error text) per request, in order; a profile that cannot open
         raises (every row would fail, so the job does)."""
@@ -165,6 +174,8 @@ def _cell(value: Any) -> Any:
 
 def _column(value: Any, n: int) -> list[Any]:
     """A batch argument's cells; a SQL literal arrives as one scalar and stands for every row."""
+    if value is None:
+        return [None] * n
     if isinstance(value, pd.Series):
         return [_cell(v) for v in value]
     return [_cell(value)] * n
@@ -181,8 +192,15 @@ class VectorLookup(TableFunction, _Lookup):
     def close(self) -> None:
         self._close_lookups()
 
-    def eval(self, store: str, query: list[float] | None, k: int, filter: str | None):
-        hits, error = self._search(store, query, k, filter)
+    def eval(
+        self,
+        store: str,
+        query: list[float] | None,
+        k: int,
+        filter: str | None,
+        text: str | None = None,
+    ):
+        hits, error = self._search(store, query, k, filter, text)
         if error is not None:
             yield None, None, None, None, error
             return
@@ -199,9 +217,10 @@ class VectorLookupJson(ScalarFunction, _Lookup):
     def close(self) -> None:
         self._close_lookups()
 
-    def eval(self, store: Any, query: Any, k: Any, filter: Any) -> pd.Series:
-        n = next((len(c) for c in (store, query, k, filter) if isinstance(c, pd.Series)), 1)
-        stores, queries, ks, filters = (_column(c, n) for c in (store, query, k, filter))
+    def eval(self, store: Any, query: Any, k: Any, filter: Any, text: Any = None) -> pd.Series:
+        columns = (store, query, k, filter, text)
+        n = next((len(c) for c in columns if isinstance(c, pd.Series)), 1)
+        stores, queries, ks, filters, texts = (_column(c, n) for c in columns)
         out: list[str | None] = [None] * n
         rows_of: dict[str, list[int]] = {}
         for i, name in enumerate(stores):
@@ -210,7 +229,7 @@ class VectorLookupJson(ScalarFunction, _Lookup):
             else:
                 rows_of.setdefault(str(name), []).append(i)
         for name, rows in rows_of.items():
-            requests = [(queries[i], ks[i], filters[i]) for i in rows]
+            requests = [(queries[i], ks[i], filters[i], texts[i]) for i in rows]
             for i, (hits, error) in zip(rows, self._search_many(name, requests), strict=True):
                 out[i] = lookup_json(hits, error)
         return pd.Series(out, dtype=object)

@@ -11,16 +11,25 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from pymongo.errors import OperationFailure, PyMongoError
 
-from flink_rag.connectors.errors import FlinkRagError
+from flink_rag.connectors.errors import ConfigError, FlinkRagError
 from flink_rag.connectors.mongodb_client import open_client
+from flink_rag.connectors.mongodb_hybrid_search import text_paths
 from flink_rag.connectors.mongodb_index import (
+    ATLAS,
+    IndexInfo,
     create_vector_index,
     describe,
     sample_dimensions,
     wait_until_ready,
+)
+from flink_rag.connectors.mongodb_text_index import (
+    create_text_index,
+    find_search_index,
+    wait_text_index,
 )
 from flink_rag.connectors.settings import StoreSettings
 
@@ -36,6 +45,8 @@ _PROFILE_FLAGS = {
     "similarity": "similarity",
     "filter_fields": "filter-fields",
     "timeout": "timeout",
+    "text_index": "text-index",
+    "text_paths": "text-paths",
 }
 
 
@@ -105,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 if not info.ready and args.wait > 0:
                     print(f"waiting up to {args.wait:g} s for READY ...", file=sys.stderr)
                     info = wait_until_ready(collection, settings.index, args.wait, mode=info.mode)
+                text = _create_text_index(collection, settings, info, args.wait)
             else:
                 found = describe(collection, settings.index, mode=settings.mode)
                 if found is None:
@@ -116,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
                     )
                     return 1
                 info = found
+                text = _text_status(collection, settings)
         finally:
             client.close()
     except FlinkRagError as err:
@@ -132,8 +145,38 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(json.dumps(info.to_dict(), sort_keys=True))
-    return 0 if info.ready else 1
+    answer = info.to_dict()
+    if text is not None:
+        answer["text_index"] = text
+    print(json.dumps(answer, sort_keys=True))
+    text_ready = text is None or text.get("status") == "READY"
+    return 0 if info.ready and text_ready else 1
+
+
+def _create_text_index(
+    collection: Any, settings: StoreSettings, info: IndexInfo, wait: float
+) -> dict[str, Any] | None:
+    """The store's text index, created beside the vector one when the profile declares it."""
+    if not settings.text_index:
+        return None
+    if info.mode != ATLAS:
+        raise ConfigError(
+            f"store {settings.name!r} declares text index {settings.text_index!r}, but the "
+            "server has no Atlas Search (scan mode); drop --text-index or use Atlas"
+        )
+    found = create_text_index(
+        collection, settings.text_index, text_paths(settings), settings.filter_fields
+    )
+    if found.get("status") != "READY" and wait > 0:
+        found = wait_text_index(collection, settings.text_index, wait)
+    return {"name": settings.text_index, "status": found.get("status")}
+
+
+def _text_status(collection: Any, settings: StoreSettings) -> dict[str, Any] | None:
+    if not settings.text_index:
+        return None
+    found = find_search_index(collection, settings.text_index)
+    return {"name": settings.text_index, "status": found.get("status") if found else "MISSING"}
 
 
 def settings_from_args(
@@ -157,6 +200,10 @@ def _profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="MongoDB connect timeout, default 10"
     )
+    parser.add_argument(
+        "--text-index", help="the store's Atlas Search index for hybrid lookups (default: none)"
+    )
+    parser.add_argument("--text-paths", help="comma-separated text fields, default: content")
 
 
 def main(argv: list[str] | None = None) -> int:

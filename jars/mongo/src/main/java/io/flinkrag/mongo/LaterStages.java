@@ -17,7 +17,15 @@ import java.util.Map;
 final class LaterStages {
   private LaterStages() {}
 
-  static List<Document> rewrite(List<Document> stages) {
+  /** The {$meta: ...} each first stage gives its later stages, and the hidden field each reads. */
+  static final Map<String, String> AFTER_VECTOR = Map.of(
+      "vectorSearchScore", VectorSearchStage.SCORE_FIELD, "score", VectorSearchStage.SCORE_FIELD);
+  static final Map<String, String> AFTER_SEARCH = Map.of("searchScore", TextSearchStage.SEARCH_SCORE,
+      "score", TextSearchStage.SCORE, "scoreDetails", TextSearchStage.SCORE_DETAILS);
+  static final Map<String, String> AFTER_FUSION =
+      Map.of("score", TextSearchStage.SCORE, "scoreDetails", TextSearchStage.SCORE_DETAILS);
+
+  static List<Document> rewrite(List<Document> stages, Map<String, String> known) {
     List<Document> out = new ArrayList<>();
     for (Document stage : stages) {
       if (stage.size() != 1) {
@@ -28,22 +36,22 @@ final class LaterStages {
       Object spec = stage.get(name);
       switch (name) {
         case "$set":
-          out.add(new Document("$addFields", withScoreField(spec)));
+          out.add(new Document("$addFields", withScoreField(spec, known)));
           break;
         case "$replaceWith":
-          out.add(new Document("$replaceRoot", new Document("newRoot", withScoreField(spec))));
+          out.add(new Document("$replaceRoot", new Document("newRoot", withScoreField(spec, known))));
           break;
         case "$project":
-          project(spec, out);
+          project(spec, out, known);
           break;
         default:
-          out.add((Document) withScoreField(stage));
+          out.add((Document) withScoreField(stage, known));
       }
     }
     return out;
   }
 
-  private static void project(Object spec, List<Document> out) {
+  private static void project(Object spec, List<Document> out, Map<String, String> known) {
     if (!(spec instanceof Document)) {
       out.add(new Document("$project", spec));
       return;
@@ -52,9 +60,9 @@ final class LaterStages {
     Document rest = new Document();
     for (Map.Entry<String, Object> entry : ((Document) spec).entrySet()) {
       if (isMeta(entry.getValue())) {
-        metas.put(entry.getKey(), withScoreField(entry.getValue()));
+        metas.put(entry.getKey(), withScoreField(entry.getValue(), known));
       } else {
-        rest.put(entry.getKey(), withScoreField(entry.getValue()));
+        rest.put(entry.getKey(), withScoreField(entry.getValue(), known));
       }
     }
     if (metas.isEmpty()) {
@@ -90,28 +98,29 @@ final class LaterStages {
   }
 
   /** Every {$meta: "vectorSearchScore"} read from the hidden score field. */
-  static Object withScoreField(Object stage) {
+  static Object withScoreField(Object stage, Map<String, String> known) {
     if (stage instanceof Document) {
       Document doc = (Document) stage;
       if (isMeta(doc)) {
         Object meta = doc.get("$meta");
-        if ("vectorSearchScore".equals(meta)) {
-          return "$" + VectorSearchStage.SCORE_FIELD;
+        String hidden = known.get(meta);
+        if (hidden != null) {
+          return "$" + hidden;
         }
         throw new MongoServerError(17308, "Location17308",
-            "Unsupported argument to $meta: " + meta + " (after $vectorSearch the stand-in knows"
-                + " only \"vectorSearchScore\")");
+            "Unsupported argument to $meta: " + meta + " (after this search stage the stand-in knows "
+                + String.join(", ", new java.util.TreeSet<>(known.keySet())) + ")");
       }
       Document copy = new Document();
       for (Map.Entry<String, Object> entry : doc.entrySet()) {
-        copy.put(entry.getKey(), withScoreField(entry.getValue()));
+        copy.put(entry.getKey(), withScoreField(entry.getValue(), known));
       }
       return copy;
     }
     if (stage instanceof List) {
       List<Object> copy = new ArrayList<>();
       for (Object element : (List<?>) stage) {
-        copy.add(withScoreField(element));
+        copy.add(withScoreField(element, known));
       }
       return copy;
     }

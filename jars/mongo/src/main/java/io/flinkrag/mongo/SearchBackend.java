@@ -11,6 +11,7 @@ import io.netty.channel.Channel;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
@@ -30,6 +31,9 @@ final class SearchBackend extends H2Backend {
   static final String OVERLOAD_COMMAND = "standInOverload";
 
   private final SearchIndexes indexes;
+  /** The full-text ({@code type: "search"}) indexes, for $search and $rankFusion. */
+  private final TextIndexes texts;
+  private final FullTextSearch fullText;
   /** How many more $vectorSearch calls to refuse with 489, so clients can test back-pressure. */
   private final AtomicInteger overloaded = new AtomicInteger(Integer.getInteger(OVERLOAD_PROPERTY, 0));
 
@@ -37,6 +41,9 @@ final class SearchBackend extends H2Backend {
     super(dataFile.toString());
     indexes = new SearchIndexes(dataFile, this::readable);
     indexes.load();
+    texts = new TextIndexes(dataFile, this::readable);
+    texts.load();
+    fullText = new FullTextSearch(indexes, texts);
   }
 
   @Override
@@ -45,10 +52,22 @@ final class SearchBackend extends H2Backend {
       case "createSearchIndexes":
         return createSearchIndexes(database, query);
       case "updateSearchIndex":
-        indexes.update(database, collectionOf(query, command), query);
+        ReentrantLock writes = indexes.lock(database, collectionOf(query, command));
+        boolean text;
+        writes.lock();
+        try {
+          text = texts.update(database, collectionOf(query, command), query);
+        } finally {
+          writes.unlock();
+        }
+        if (!text) {
+          indexes.update(database, collectionOf(query, command), query);
+        }
         return ok(new Document());
       case "dropSearchIndex":
-        indexes.drop(database, collectionOf(query, command), query);
+        if (!texts.drop(database, collectionOf(query, command), query)) {
+          indexes.drop(database, collectionOf(query, command), query);
+        }
         return ok(new Document());
       case OVERLOAD_COMMAND:
         return overload(query);
@@ -62,17 +81,20 @@ final class SearchBackend extends H2Backend {
       case "update":
       case "delete":
       case "findAndModify":
-        if (query.get(command) instanceof String && indexes.hasIndexes(database, (String) query.get(command))) {
+        if (query.get(command) instanceof String && (indexes.hasIndexes(database, (String) query.get(command))
+            || texts.hasIndexes(database, (String) query.get(command)))) {
           return trackedWrite(channel, database, command, query);
         }
         break;
       case "drop":
         Document dropped = super.handleCommand(channel, database, command, query);
         indexes.dropNamespace(database, collectionOf(query, command));
+        texts.dropNamespace(database, collectionOf(query, command));
         return dropped;
       case "dropDatabase":
         Document droppedDb = super.handleCommand(channel, database, command, query);
         indexes.dropNamespace(database, null);
+        texts.dropNamespace(database, null);
         return droppedDb;
       default:
         break;
@@ -92,7 +114,8 @@ final class SearchBackend extends H2Backend {
     if (!(specs instanceof List) || ((List<?>) specs).isEmpty()) {
       throw new MongoServerError(2, "BadValue", "'indexes' must be a non-empty array");
     }
-    return ok(new Document("indexesCreated", indexes.create(database, collection, (List<?>) specs)));
+    List<Document> created = fullText.create(database, collection, (List<?>) specs);
+    return ok(new Document("indexesCreated", created));
   }
 
   /** An aggregate whose first stage is a search stage; null for any other pipeline. */
@@ -103,7 +126,7 @@ final class SearchBackend extends H2Backend {
     }
     List<Document> pipeline = Aggregation.parse(raw);
     for (int i = 1; i < pipeline.size(); i++) {
-      for (String stage : List.of("$vectorSearch", "$listSearchIndexes")) {
+      for (String stage : List.of("$vectorSearch", "$listSearchIndexes", "$search", "$rankFusion")) {
         if (pipeline.get(i).containsKey(stage)) {
           throw new MongoServerError(40602, "Location40602",
               stage + " is only valid as the first stage in a pipeline");
@@ -115,7 +138,12 @@ final class SearchBackend extends H2Backend {
     List<Document> docs;
     if (first.containsKey("$listSearchIndexes")) {
       Object filter = first.get("$listSearchIndexes");
-      docs = indexes.list(database, collection, filter instanceof Document ? (Document) filter : new Document());
+      Document byName = filter instanceof Document ? (Document) filter : new Document();
+      docs = indexes.list(database, collection, byName);
+      docs.addAll(texts.list(database, collection, byName));
+    } else if (first.containsKey("$search") || first.containsKey("$rankFusion")) {
+      docs = fullText.firstStage(database, collection, pipeline, readable(database, collection),
+          (hits, stages, metas) -> laterStages(database, collection, hits, stages, metas));
     } else if (first.containsKey("$vectorSearch")) {
       Object spec = first.get("$vectorSearch");
       if (!(spec instanceof Document)) {
@@ -129,19 +157,27 @@ final class SearchBackend extends H2Backend {
     } else {
       return null;
     }
-    List<Document> rest = LaterStages.rewrite(pipeline.subList(1, pipeline.size()));
-    MongoDatabase db = resolveDatabase(database);
-    MongoCollection<?> coll = db.resolveCollection(collection, false);
-    List<Document> out = rest.isEmpty()
-        ? docs
-        : Aggregation.fromPipeline(rest, this::resolveDatabase, db, coll, oplog).runStages(docs.stream());
+    List<Document> out = laterStages(database, collection, docs, pipeline.subList(1, pipeline.size()),
+        FullTextSearch.metasAfter(first));
     for (Document doc : out) {
-      doc.remove(VectorSearchStage.SCORE_FIELD);
+      TextSearchStage.HIDDEN.forEach(doc::remove);
     }
     Document cursor = new Document("firstBatch", out)
         .append("id", 0L)
         .append("ns", database + "." + collection);
     return ok(new Document("cursor", cursor));
+  }
+
+  /** The stages after the search stage, run by the library's aggregation on the hits. */
+  private List<Document> laterStages(String database, String collection, List<Document> docs,
+                                     List<Document> stages, Map<String, String> metas) {
+    List<Document> rest = LaterStages.rewrite(stages, metas);
+    if (rest.isEmpty()) {
+      return docs;
+    }
+    MongoDatabase db = resolveDatabase(database);
+    MongoCollection<?> coll = db.resolveCollection(collection, false);
+    return Aggregation.fromPipeline(rest, this::resolveDatabase, db, coll, oplog).runStages(docs.stream());
   }
 
   // -- the overload test knob ------------------------------------------------------------------
@@ -193,8 +229,10 @@ final class SearchBackend extends H2Backend {
       collectIdsAfter(command, answer, ids);
       if (known) {
         indexes.reindex(database, collection, ids);
+        texts.reindex(database, collection, ids);
       } else {
         indexes.rebuildAll(database, collection);
+        texts.rebuildAll(database, collection);
       }
       return answer;
     } finally {
@@ -291,6 +329,7 @@ final class SearchBackend extends H2Backend {
   @Override
   public void close() {
     indexes.close();
+    texts.close();
     super.close();
   }
 }
