@@ -12,8 +12,8 @@ reported against in-flight ÷ latency. Prints one JSON line per measurement.
 
 The machine is shared, so wall-clock rates move with the load average (printed with each line);
 CPU seconds do not: each line also gives the stand-in's CPU per lookup (server side: driver
-message, H2 document reads, Lucene HNSW) and this process's (client side: VectorStore, pymongo,
-BSON), and the index build's CPU seconds beside its wall time.
+message, Lucene HNSW, hits read from the index) and this process's (client side:
+VectorStore, pymongo, BSON), and the index build's CPU seconds beside its wall time.
 """
 
 from __future__ import annotations

