@@ -296,12 +296,17 @@ final class SearchIndexes implements AutoCloseable {
       log.info("search index {} on {} READY: {} documents in {} ms ({} written during the build re-read)",
           index.name, index.namespace(), fresh.documents(), (System.nanoTime() - started) / 1_000_000,
           rereads);
-    } catch (IOException | RuntimeException err) {
+    } catch (IOException | RuntimeException | Error err) {
+      // An Error (out of memory, a class replaced under the running JVM) must not leave the
+      // index BUILDING forever: clients polling for READY would wait without end.
       log.error("search index {} on {} FAILED", index.name, index.namespace(), err);
       index.building = null;
       index.status = SearchIndex.FAILED;
       index.message = "build failed: " + err;
       fresh.closeAndDelete();
+      if (err instanceof VirtualMachineError) {
+        throw (VirtualMachineError) err;
+      }
     }
   }
 
