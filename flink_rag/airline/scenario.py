@@ -298,17 +298,18 @@ def citation_lines(rec: dict, policies: list[dict]) -> list[str]:
     provenance = rec.get("provenance") or {}
     scores = dict(zip(provenance.get("ids") or [], provenance.get("scores") or [], strict=False))
     lines = []
-    for cited in rec.get("citations") or ["(none)"]:
-        section = chunking.section_of(cited, policies) or {}
+    for cited in rec.get("citations") or []:
+        section = chunking.section_of(str(cited), policies)
         score = scores.get(cited)
-        where = f"{section.get('title', '?')} / {section.get('section', '?')}"
-        text = " ".join(str(section.get("text", "not a section of the policy documents")).split())
-        lines.append(
-            f"    cites [{cited}] (score {score:.3f}) {where}: {text[:90]}..."
-            if isinstance(score, float)
-            else f"    cites [{cited}] {where}: {text[:90]}..."
-        )
-    return lines
+        shown = f"(score {score:.3f}) " if isinstance(score, float) else ""
+        if section is None:
+            lines.append(f"    cites [{cited}] {shown}not a section of the policy documents")
+            continue
+        where = " / ".join(dict.fromkeys((section["title"], section["section"])))
+        text = " ".join(section["text"].split())
+        snippet = text if len(text) <= 70 else text[:70].rsplit(" ", 1)[0] + " ..."
+        lines.append(f'    cites [{cited}] {shown}{where}: "{snippet}"')
+    return lines or ["    cites no policy passage"]
 
 
 # -- phase 5: both jobs stopped, whatever happened --------------------------------------------
