@@ -273,7 +273,7 @@ FROM (
         pc.policy_context
     FROM retrieved AS r
     CROSS JOIN UNNEST(ARRAY[
-        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, 300)
+        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, 800)
     ]) AS pc (policy_context)
 ) AS c;
 
@@ -322,7 +322,7 @@ FROM (
         LLM_COMPLETE_CITED(x.prompt, 'You rebook airline passengers. Answer with JSON only.',
             w.answer_schema, w.policy_hits) AS completion
     FROM prompt_parts AS w
-    CROSS JOIN UNNEST(ARRAY[RAG_PROMPT(w.prompt_template, w.flight_hits, 1300)]) AS x (prompt)
+    CROSS JOIN UNNEST(ARRAY[RAG_PROMPT(w.prompt_template, w.flight_hits, 1800)]) AS x (prompt)
 ) AS q;
 
 -- The recommended flight as the inventory has it when the answer arrives (first version
