@@ -2,9 +2,9 @@
 -- Reads:  ${EVENT_TOPIC} (events); ${BOOKING_TOPIC}, ${CUSTOMER_TOPIC}, ${FLIGHT_TOPIC}
 --         (compacted CRM and inventory) as upsert tables and record by record (a record that
 --         is not JSON is dead-lettered); MongoDB `flights` and `policies` (VECTOR_LOOKUP_JSON).
--- Writes: ${RECOMMENDATION_TOPIC}, one record per affected passenger (key booking_id), and
---         ${DEAD_LETTER_TOPIC}, one per rejected event, CRM record or passenger (reason,
---         input, error; the raw answer for LLM failures), each written once, never rewritten.
+-- Writes: ${RECOMMENDATION_TOPIC}, one record per affected passenger (key booking_id, cited
+--         policy ids, provenance), and ${DEAD_LETTER_TOPIC}, one per rejected event, CRM record
+--         or passenger (reason, input, error; raw answer), each written once, never rewritten.
 -- Runs after functions.sql and kafka_tables.sql; placeholders are topics only, constants are
 -- literals (tests/unit/test_sql_constants.py). Events resume from group flink-rag-rebooking's
 -- offsets (a run that needs another group or start overrides them with dynamic table options).
@@ -12,8 +12,8 @@
 -- Dead-letter reasons: bad_json, missing_field, unknown_event_type, duplicate_event,
 -- not_disruptive (delay < 180 min), unknown_flight, bad_crm_record, booking_without_customer,
 -- embed_error, lookup_error, no_candidates, prompt_error, budget_exhausted, llm_error,
--- no_recommendation, and
--- not grounded: not_a_candidate, unknown_recommended_flight, wrong_route, not_later, no_seat.
+-- no_recommendation; not grounded: not_a_candidate, citation_not_retrieved,
+-- unknown_recommended_flight, wrong_route, not_later, no_seat.
 
 SET 'execution.checkpointing.interval' = '10 s';
 -- Both sinks read the checked answers: one optimize block, so one LLM call per passenger.
@@ -59,7 +59,8 @@ CREATE TEMPORARY TABLE flights (
 CREATE TEMPORARY TABLE rebooking_recommendations (
     booking_id STRING, event_id STRING, customer_id STRING, disrupted_flight_id STRING,
     recommended_flight_id STRING, alternatives ARRAY<STRING>, reason STRING,
-    compensation STRING, priority STRING, candidates ARRAY<STRING>,
+    compensation STRING, priority STRING, candidates ARRAY<STRING>, citations ARRAY<STRING>,
+    provenance ROW<ids ARRAY<STRING>, scores ARRAY<DOUBLE>, model STRING, prompt_sha256 STRING>,
     PRIMARY KEY (booking_id) NOT ENFORCED
 ) WITH ('topic' = '${RECOMMENDATION_TOPIC}') LIKE kafka_upsert_json;
 
@@ -213,16 +214,12 @@ WHERE v.booking_id IS NULL;
 CREATE TEMPORARY VIEW passenger_needs AS
 SELECT
     p.*,
-    CONCAT(
-        'Flight from ', p.origin, ' to ', p.destination, ' departing after ',
-        p.departure_time, ' with a free ', p.cabin, ' seat'
-    ) AS need,
-    CONCAT(
-        'Rebooking rules for ', p.fare_family, ' fares and ', p.loyalty_tier,
+    CONCAT('Flight from ', p.origin, ' to ', p.destination, ' departing after ',
+        p.departure_time, ' with a free ', p.cabin, ' seat') AS need,
+    CONCAT('Rebooking rules for ', p.fare_family, ' fares and ', p.loyalty_tier,
         ' members after a ', LOWER(p.event_type),
         IF(p.special_assistance IS NULL, '', ', special assistance ' || p.special_assistance),
-        ', compensation'
-    ) AS policy_question,
+        ', compensation') AS policy_question,
     JSON_OBJECT(
         'origin' VALUE p.origin, 'destination' VALUE p.destination,
         'departure_ts' VALUE JSON_OBJECT('$gt' VALUE p.departure_ts),
@@ -267,22 +264,22 @@ FROM (
         r.*,
         JSON_QUERY(r.flight_hits, '$.hits[*].id') AS candidate_ids_json,
         JSON_QUERY(r.flight_hits, '$.hits[*].id' RETURNING ARRAY<STRING>) AS candidate_ids,
+        JSON_QUERY(r.policy_hits, '$.hits[*].id' RETURNING ARRAY<STRING>) AS policy_ids,
         COALESCE(
             IF(r.flight_hits IS NULL, 'flight lookup gave NULL',
                 JSON_VALUE(r.flight_hits, '$.error')),
             IF(r.policy_hits IS NULL, 'policy lookup gave NULL',
-                JSON_VALUE(r.policy_hits, '$.error'))
-        ) AS lookup_error,
+                JSON_VALUE(r.policy_hits, '$.error'))) AS lookup_error,
         pc.policy_context
     FROM retrieved AS r
     CROSS JOIN UNNEST(ARRAY[
-        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, 300)
+        RAG_PROMPT(CONCAT('Policy:', CHR(10), '{context}'), r.policy_hits, 800)
     ]) AS pc (policy_context)
 ) AS c;
 
--- Every field of the answer schema is an enum, so the answer closes within max-tokens and a
--- small model writes no free text. The prompt's UNNEST (in `answers`) reads only columns: a
--- correlate whose array holds expressions is not shared between the sinks.
+-- Enums only (citations: ids of the policy hits, the only hits LLM_COMPLETE_CITED is given):
+-- the answer closes within max-tokens, a small model writes no free text. The prompt's UNNEST
+-- (in `answers`) reads only columns: a correlate of expressions is not shared by the sinks.
 CREATE TEMPORARY VIEW prompt_parts AS
 SELECT
     w.*,
@@ -293,22 +290,20 @@ SELECT
         ': ', w.disruption_reason, '.', CHR(10),
         'Passenger booking ', w.booking_id, ': ', w.loyalty_tier, ' member, ',
         w.fare_family, ' fare, ', w.cabin,
-        IF(w.special_assistance IS NULL, '', ', needs ' || w.special_assistance),
-        '.', CHR(10),
-        'Candidate flights:', CHR(10), '{context}', CHR(10),
-        w.policy_context,
-        CHR(10), 'Recommend the earliest suitable candidate flight.'
+        IF(w.special_assistance IS NULL, '', ', needs ' || w.special_assistance), '.', CHR(10),
+        'Candidate flights:', CHR(10), '{context}', CHR(10), w.policy_context, CHR(10),
+        'Recommend the earliest suitable candidate flight; cite the policies used.'
     )) AS prompt_template,
     CONCAT(
         '{"type":"object","properties":{',
         '"recommended_flight_id":{"type":"string","enum":', w.candidate_ids_json, '},',
         '"reason":{"type":"string","enum":["seat"',
         IF(w.special_assistance IS NULL, '', ',"assistance"'),
-        IF(w.loyalty_tier IN ('GOLD', 'PLATINUM'), ',"loyalty"', ''),
-        ']},',
+        IF(w.loyalty_tier IN ('GOLD', 'PLATINUM'), ',"loyalty"', ''), ']},',
         '"compensation":{"type":"string","enum":["EUR 0","EUR 250","EUR 400","EUR 600"]},',
-        '"priority":{"type":"string","enum":["HIGH","MEDIUM","NORMAL"]}},',
-        '"required":["recommended_flight_id","reason","compensation","priority"],',
+        '"priority":{"type":"string","enum":["HIGH","MEDIUM","NORMAL"]},',
+        '"citations":{"x-citations":true,"minItems":1,"maxItems":2}},"required":',
+        '["recommended_flight_id","reason","compensation","priority","citations"],',
         '"additionalProperties":false}'
     ) AS answer_schema
 FROM with_candidates AS w;
@@ -316,18 +311,18 @@ FROM with_candidates AS w;
 CREATE TEMPORARY VIEW answers AS
 SELECT
     q.event_id, q.booking_id, q.customer_id, q.flight_id, q.origin, q.destination,
-    q.departure_ts, q.cabin, q.flight_filter, q.retrieval_problem,
+    q.departure_ts, q.cabin, q.flight_filter, q.retrieval_problem, q.policy_ids,
     COALESCE(q.embed_error, q.lookup_error) AS retrieval_error, q.prompt, q.candidate_ids,
-    q.completion.text AS raw_answer, q.completion.error AS llm_error,
-    JSON_VALUE(q.completion.text, '$.recommended_flight_id') AS recommended_flight_id
+    q.completion.text AS raw_answer, q.completion.error AS llm_error, q.completion.provenance,
+    JSON_VALUE(q.completion.text, '$.recommended_flight_id') AS recommended_flight_id,
+    JSON_QUERY(q.completion.text, '$.citations' RETURNING ARRAY<STRING>) AS citations
 FROM (
     SELECT
         w.*, x.prompt,
-        LLM_COMPLETE_JSON(
-            x.prompt, 'You rebook airline passengers. Answer with JSON only.', w.answer_schema
-        ) AS completion
+        LLM_COMPLETE_CITED(x.prompt, 'You rebook airline passengers. Answer with JSON only.',
+            w.answer_schema, w.policy_hits) AS completion
     FROM prompt_parts AS w
-    CROSS JOIN UNNEST(ARRAY[RAG_PROMPT(w.prompt_template, w.flight_hits, 1300)]) AS x (prompt)
+    CROSS JOIN UNNEST(ARRAY[RAG_PROMPT(w.prompt_template, w.flight_hits, 1800)]) AS x (prompt)
 ) AS q;
 
 -- The recommended flight as the inventory has it when the answer arrives (first version
@@ -359,23 +354,22 @@ FROM (
 )
 WHERE version = 1;
 
--- Grounded: a retrieved candidate that, in the inventory at answer time, serves the route,
--- departs later and has a seat in the cabin (NULL fails). The rule is GROUNDED_RULES of
--- flink_rag/airline/checks.py; tests/flink/test_grounded_rule.py runs this view against it.
+-- Grounded: a retrieved candidate, citing only policy passages retrieved for the row, that in
+-- the inventory at answer time serves the route, departs later and has a seat in the cabin
+-- (NULL fails). The rule is GROUNDED_RULES of flink_rag/airline/checks.py;
+-- tests/flink/test_grounded_rule.py runs this view against it.
 CREATE TEMPORARY VIEW checked AS
 SELECT
-    a.event_id, a.booking_id, a.customer_id, a.flight_id, a.flight_filter, a.prompt,
-    a.candidate_ids, a.raw_answer, a.recommended_flight_id, a.cabin, a.inventory_origin,
-    a.inventory_destination, a.inventory_departure_time, a.inventory_seats_left,
+    a.*,
     CASE
         WHEN a.retrieval_problem IS NOT NULL THEN a.retrieval_problem
         WHEN a.prompt IS NULL THEN 'prompt_error'
-        -- the stable prefix of a spent token budget (connectors/token_budget.py)
         WHEN POSITION('budget_exhausted:' IN a.llm_error) = 1 THEN 'budget_exhausted'
         WHEN a.llm_error IS NOT NULL THEN 'llm_error'
         WHEN a.recommended_flight_id IS NULL THEN 'no_recommendation'
-        WHEN NOT ARRAY_CONTAINS(a.candidate_ids, a.recommended_flight_id)
-            THEN 'not_a_candidate'
+        WHEN NOT ARRAY_CONTAINS(a.candidate_ids, a.recommended_flight_id) THEN 'not_a_candidate'
+        WHEN (CARDINALITY(a.citations) > 0 AND CARDINALITY(ARRAY_EXCEPT(a.citations,
+            a.policy_ids)) = 0) IS NOT TRUE THEN 'citation_not_retrieved'
         WHEN a.inventory_flight_id IS NULL THEN 'unknown_recommended_flight'
         WHEN a.inventory_origin IS DISTINCT FROM a.origin
             OR a.inventory_destination IS DISTINCT FROM a.destination THEN 'wrong_route'
@@ -411,7 +405,10 @@ SELECT
             WHEN 'loyalty' THEN 'keeps the loyalty tier priority'
             ELSE 'a later departure on the same route with a seat in the booked cabin'
         END, '.'),
-    JSON_VALUE(raw_answer, '$.compensation'), JSON_VALUE(raw_answer, '$.priority'), candidate_ids
+    JSON_VALUE(raw_answer, '$.compensation'), JSON_VALUE(raw_answer, '$.priority'), candidate_ids,
+    citations, ROW(JSON_QUERY(provenance, '$.ids' RETURNING ARRAY<STRING>), CAST(JSON_QUERY(
+        provenance, '$.scores' RETURNING ARRAY<STRING>) AS ARRAY<DOUBLE>), JSON_VALUE(provenance,
+        '$.model'), JSON_VALUE(provenance, '$.prompt_sha256'))
 FROM checked
 WHERE problem IS NULL
 ON CONFLICT DO DEDUPLICATE;
@@ -444,7 +441,7 @@ ON CONFLICT DO DEDUPLICATE;
 INSERT INTO rebooking_dead_letter
 SELECT CONCAT('booking@', booking_id, '@', event_id), problem, event_id, booking_id,
     JSON_OBJECT('booking_id' VALUE booking_id, 'flight_filter' VALUE JSON(flight_filter),
-        'candidates' VALUE candidate_ids, 'prompt' VALUE prompt),
+        'candidates' VALUE candidate_ids, 'policies' VALUE policy_ids, 'prompt' VALUE prompt),
     raw_answer, error
 FROM checked
 WHERE problem IS NOT NULL

@@ -7,16 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-# Dead-letter reasons that come after the LLM call (each such passenger cost one call).
-AFTER_LLM = {
-    "llm_error",
-    "no_recommendation",
-    "not_a_candidate",
-    "unknown_recommended_flight",
-    "wrong_route",
-    "not_later",
-    "no_seat",
-}
+from flink_rag.airline.checks import GROUNDED_RULES
+
+# Dead-letter reasons that come after the LLM call (each such passenger cost one call): the
+# grounded rules are checked on the answer.
+AFTER_LLM = {"llm_error", "no_recommendation", *(code for code, _, _ in GROUNDED_RULES)}
 # Dead letters that are not a passenger (a bad event or CRM record).
 NOT_A_PASSENGER = ("bad_json", "bad_crm_record")
 

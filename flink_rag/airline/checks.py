@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from flink_rag.airline.dataset import Dataset
 from flink_rag.airline.rebooking import REASONS
@@ -33,35 +34,46 @@ def pick_flight(data: Dataset, min_alternatives: int = 3) -> dict:
     raise ValueError("no flight in the data set has enough later alternatives")
 
 
-# "Grounded", written once: the recommended flight was retrieved, exists in the inventory,
-# serves the passenger's route, departs later than the disrupted flight and has a seat in
-# the booked cabin. Each rule is (reason code, message, holds(rec_id, candidates, trip,
-# flight)); `trip` is the passenger's origin, destination, departure_ts and cabin, `flight`
-# the inventory record of the recommended flight (None if unknown). The SQL check in
-# sql/rebooking.sql (view `checked`) uses the same codes in the same order; the test
-# tests/flink/test_grounded_rule.py runs it on generated cases and compares with these.
-GROUNDED_RULES: tuple[tuple[str, str, Callable[..., bool]], ...] = (
+# "Grounded", written once: the recommended flight was retrieved, the answer cites policy
+# passages and only ones retrieved for this passenger, the flight exists in the inventory,
+# serves the passenger's route, departs later than the disrupted flight and has a seat in the
+# booked cabin. Each rule is (reason code, message, holds(answer, trip, flight)); `answer`
+# holds the answer's `recommended_flight_id` and `citations` and what was retrieved for the
+# row (`candidates`, `policy_ids`), `trip` the passenger's origin, destination, departure_ts
+# and cabin, `flight` the inventory record of the recommended flight (None if unknown). The
+# SQL check in sql/rebooking.sql (view `checked`) uses the same codes in the same order; the
+# test tests/flink/test_grounded_rule.py runs it on generated cases and compares with these.
+GROUNDED_RULES: tuple[tuple[str, str, Callable[[Mapping, Mapping, Any], bool]], ...] = (
     (
         "not_a_candidate",
         "recommended flight was not among the retrieved candidates",
-        lambda rec_id, candidates, trip, flight: rec_id in (candidates or []),
+        lambda answer, trip, flight: (
+            answer.get("recommended_flight_id") in (answer.get("candidates") or [])
+        ),
+    ),
+    (
+        "citation_not_retrieved",
+        "the answer cites no policy passage, or one not retrieved for this passenger",
+        lambda answer, trip, flight: cites_only_retrieved(
+            answer.get("citations"), answer.get("policy_ids")
+        ),
     ),
     (
         "unknown_recommended_flight",
         "recommended flight does not exist",
-        lambda rec_id, candidates, trip, flight: flight is not None,
+        lambda answer, trip, flight: flight is not None,
     ),
     (
         "wrong_route",
         "recommended flight does not serve the passenger's route",
-        lambda rec_id, candidates, trip, flight: (
+        lambda answer, trip, flight: (
             (flight["origin"], flight["destination"]) == (trip["origin"], trip["destination"])
         ),
     ),
     (
         "not_later",
         "recommended flight does not depart later than the disrupted one",
-        lambda rec_id, candidates, trip, flight: (
+        lambda answer, trip, flight: (
             flight["departure_ts"] is not None
             and trip["departure_ts"] is not None
             and flight["departure_ts"] > trip["departure_ts"]
@@ -70,11 +82,18 @@ GROUNDED_RULES: tuple[tuple[str, str, Callable[..., bool]], ...] = (
     (
         "no_seat",
         "recommended flight has no free {cabin} seat",
-        lambda rec_id, candidates, trip, flight: (
+        lambda answer, trip, flight: (
             ((flight["cabins"].get(trip["cabin"]) or {}).get("seats_left") or 0) > 0
         ),
     ),
 )
+
+
+def cites_only_retrieved(citations: list | None, policy_ids: list | None) -> bool:
+    """At least one citation, and every one the id of a passage retrieved for the row: a
+    forged id, or a real passage another passenger's lookup found, is not grounded."""
+    retrieved = set(policy_ids or [])
+    return bool(citations) and all(c is not None and c in retrieved for c in citations or [])
 
 
 # The rules about the inventory record alone: what the flights lookup filter of
@@ -85,18 +104,14 @@ INVENTORY_RULES = ("wrong_route", "not_later", "no_seat")
 def serves(trip: Mapping, flight: Mapping) -> bool:
     """The flight serves the trip's route, departs later and has a seat in its cabin."""
     return all(
-        holds(None, None, trip, flight)
-        for code, _, holds in GROUNDED_RULES
-        if code in INVENTORY_RULES
+        holds({}, trip, flight) for code, _, holds in GROUNDED_RULES if code in INVENTORY_RULES
     )
 
 
-def grounded_problem(
-    rec_id: str, candidates: list[str] | None, trip: Mapping, flight: Mapping | None
-) -> str | None:
-    """The first grounded rule the recommendation breaks (its reason code), or None."""
+def grounded_problem(answer: Mapping, trip: Mapping, flight: Mapping | None) -> str | None:
+    """The first grounded rule the answer breaks (its reason code), or None."""
     for code, _, holds in GROUNDED_RULES:
-        if not holds(rec_id, candidates, trip, flight):
+        if not holds(answer, trip, flight):
             return code
     return None
 
@@ -121,8 +136,19 @@ def recommendation_problems(rec: Mapping, data: Dataset) -> list[str]:
     return [
         message.format(cabin=booking["cabin"])
         for _, message, holds in GROUNDED_RULES
-        if not holds(rec_id, rec.get("candidates"), trip, chosen)
+        if not holds(answer_of(rec), trip, chosen)
     ]
+
+
+def answer_of(rec: Mapping) -> dict:
+    """The `answer` of the grounded rules from a record of the recommendations topic: what
+    it cites, and what the row retrieved (its provenance: the passages its prompt held)."""
+    return {
+        "recommended_flight_id": rec.get("recommended_flight_id"),
+        "candidates": rec.get("candidates"),
+        "citations": rec.get("citations"),
+        "policy_ids": (rec.get("provenance") or {}).get("ids"),
+    }
 
 
 def reason_problem(rec: Mapping) -> str | None:

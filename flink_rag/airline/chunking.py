@@ -86,3 +86,11 @@ def policy_sections() -> list[dict]:
         for doc_id, text in policy_documents().items()
         for section in document_sections(doc_id, text)
     ]
+
+
+def section_of(passage_id: str, sections: list[dict]) -> dict | None:
+    """The policy section a stored passage id names: a section id, or one of CHUNK's chunk
+    ids `<section_id>#<n>` (what the policies store holds and an answer cites)."""
+    by_id = {s["section_id"]: s for s in sections}
+    head, _, tail = passage_id.rpartition("#")
+    return by_id.get(passage_id) or (by_id.get(head) if tail.isdigit() else None)

@@ -22,8 +22,10 @@ RECOMMENDATION_TOPIC = "rebooking_recommendations"
 DEAD_LETTER_TOPIC = "rebooking_dead_letter"
 MIN_DELAY_MINUTES = 180
 CANDIDATES = 5
-CANDIDATE_BUDGET_TOKENS = 1300  # UTF-8 bytes: the whole prompt; ~600 tokens of SmolLM2
-POLICY_BUDGET_TOKENS = 300
+CANDIDATE_BUDGET_TOKENS = 1800  # UTF-8 bytes: the whole prompt; ~750 tokens of SmolLM2
+# UTF-8 bytes of policy passages: the largest stored passage (a 200-token chunk with its
+# metadata, under 800 bytes) fits, so every prompt holds one to cite, often two.
+POLICY_BUDGET_TOKENS = 800
 # How long event-driven state lives without access (duplicate check, first-version filters).
 STATE_HORIZON = "7 d"
 # The joins' CRM and inventory sides: one row per key, kept (practically) for good.

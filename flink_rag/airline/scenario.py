@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flink_rag.airline import checks, dataset, ingestion, kafka_io, rebooking
+from flink_rag.airline import checks, chunking, dataset, ingestion, kafka_io, rebooking
 from flink_rag.airline.events import make_event
 from flink_rag.jobs.bundles import bundle_settings
 
@@ -172,7 +172,7 @@ def _cancel_and_collect(
     # The reader is positioned before the event is written: no answer can be missed.
     with rebooking.output_reader(kafka_bootstrap, f"flink-rag-demo-reader-{run_id}") as reader:
         injected = _send_cancellation(kafka_bootstrap, flight, event, summary, say)
-        _collect(reader, event_id, booked, summary, timeout_s, say, injected)
+        _collect(reader, event_id, booked, summary, timeout_s, say, injected, data.policies)
         summary.pipeline_s = time.monotonic() - injected
         return _answers(reader.outputs, data, flight, event_id, booked, summary, say)
 
@@ -200,6 +200,7 @@ def _collect(
     timeout_s: float,
     say: Say,
     injected: float,
+    policies: list[dict],
 ) -> None:
     """Print this data set's answers to the event as they arrive, until every passenger has
     one (or the timeout)."""
@@ -218,7 +219,7 @@ def _collect(
             return
         if summary.first_s is None:
             summary.first_s = time.monotonic() - injected
-        _print_output(topic, key, value, event_id)
+        _print_output(topic, key, value, event_id, policies)
         if value is None:
             answered.discard(key)
         else:
@@ -270,7 +271,9 @@ def _of_event(
     return ours_recs, ours_dead, len(recs) + len(dead) - len(ours_recs) - len(ours_dead)
 
 
-def _print_output(topic: str, key: str, value: dict | None, event_id: str) -> None:
+def _print_output(
+    topic: str, key: str, value: dict | None, event_id: str, policies: list[dict]
+) -> None:
     if value is None:
         print(f"  retracted {key}", flush=True)
     elif value.get("event_id") != event_id:
@@ -282,9 +285,31 @@ def _print_output(topic: str, key: str, value: dict | None, event_id: str) -> No
             f"{', '.join(value.get('alternatives') or []) or 'none'}.",
             flush=True,
         )
+        for line in citation_lines(value, policies):
+            print(line, flush=True)
     else:
         detail = value.get("error") or (value.get("raw_answer") or "")[:100]
         print(f"  DEAD LETTER {key}: {value.get('reason')} {detail}", flush=True)
+
+
+def citation_lines(rec: dict, policies: list[dict]) -> list[str]:
+    """One line per policy passage a recommendation cites: its id, the score its lookup gave
+    it, the section it comes from and the start of that section's text."""
+    provenance = rec.get("provenance") or {}
+    scores = dict(zip(provenance.get("ids") or [], provenance.get("scores") or [], strict=False))
+    lines = []
+    for cited in rec.get("citations") or []:
+        section = chunking.section_of(str(cited), policies)
+        score = scores.get(cited)
+        shown = f"(score {score:.3f}) " if isinstance(score, float) else ""
+        if section is None:
+            lines.append(f"    cites [{cited}] {shown}not a section of the policy documents")
+            continue
+        where = " / ".join(dict.fromkeys((section["title"], section["section"])))
+        text = " ".join(section["text"].split())
+        snippet = text if len(text) <= 70 else text[:70].rsplit(" ", 1)[0] + " ..."
+        lines.append(f'    cites [{cited}] {shown}{where}: "{snippet}"')
+    return lines or ["    cites no policy passage"]
 
 
 # -- phase 5: both jobs stopped, whatever happened --------------------------------------------

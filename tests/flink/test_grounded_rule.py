@@ -19,6 +19,7 @@ pytestmark = pytest.mark.flink
 CABINS = ("economy", "premium", "business")  # the cabins the SQL's seat lookup knows
 AIRPORTS = st.sampled_from(["FRA", "LHR", "JFK"])
 IDS = st.sampled_from(["F1", "F2", "F3", "F4"])
+POLICY_IDS = st.sampled_from(["rebooking#intro", "loyalty#gold", "compensation#intro", "P#4"])
 TRIPS = st.fixed_dictionaries(
     {
         "origin": AIRPORTS,
@@ -58,7 +59,25 @@ def cases(draw):
     candidates = draw(st.lists(IDS, min_size=1, max_size=3))
     if draw(st.integers(0, 3)):
         candidates = [*candidates, rec_id]
-    return rec_id, candidates, trip, flight
+    # Retrieved policy passages (NULL: a lookup that gave none) and what the answer cites:
+    # mostly some of those, else none, NULL, a forged id or one another row retrieved.
+    policy_ids = draw(st.one_of(st.none(), st.lists(POLICY_IDS, max_size=3, unique=True)))
+    retrieved = st.sampled_from(policy_ids) if policy_ids else POLICY_IDS
+    cited = draw(
+        st.one_of(
+            st.lists(retrieved, min_size=1, max_size=2),
+            st.lists(retrieved, min_size=1, max_size=2),
+            st.lists(st.one_of(retrieved, POLICY_IDS, st.just("forged]")), max_size=2),
+            st.none(),
+        )
+    )
+    answer = {
+        "recommended_flight_id": rec_id,
+        "candidates": candidates,
+        "citations": cited,
+        "policy_ids": policy_ids,
+    }
+    return answer, trip, flight
 
 
 def _view(name: str, sql_file: str = rebooking.SQL_FILE) -> str:
@@ -98,16 +117,19 @@ def test_sql_and_python_grounded_rules_agree(t_env, generated):
         ("recommended_flight_id", s), ("inventory_flight_id", s), ("inventory_origin", s),
         ("inventory_destination", s), ("inventory_departure_ts", b),
         ("inventory_seats_left", i), ("cabin", s), ("inventory_departure_time", s),
+        ("citations", a(s)), ("policy_ids", a(s)), ("provenance", s),
     ]  # fmt: skip
     rows = []
-    for n, (rec_id, candidates, trip, flight) in enumerate(generated):
+    for n, (answer, trip, flight) in enumerate(generated):
         f = flight or {}
         seats = (f.get("cabins") or {}).get(trip["cabin"], {}).get("seats_left")
+        rec_id = answer["recommended_flight_id"]
         rows.append((
             "EV", f"B{n}", "C", "F0", trip["origin"], trip["destination"],
-            trip["departure_ts"], "{}", None, None, "prompt", candidates, "{}", None,
+            trip["departure_ts"], "{}", None, None, "prompt", answer["candidates"], "{}", None,
             rec_id, rec_id if flight else None, f.get("origin"), f.get("destination"),
-            f.get("departure_ts"), seats, trip["cabin"], None,
+            f.get("departure_ts"), seats, trip["cabin"], None, answer["citations"],
+            answer["policy_ids"], "{}",
         ))  # fmt: skip
     schema = DataTypes.ROW([DataTypes.FIELD(name, kind) for name, kind in columns])
     t_env.drop_temporary_view("checked")

@@ -12,8 +12,14 @@ from flink_rag.airline import rebooking
 pytestmark = pytest.mark.flink
 
 # Call sites in sql/rebooking.sql: need + policy question, flights + policies, policy
-# context + prompt, one completion.
-CALL_SITES = {"EMBED_RESULT": 2, "VECTOR_LOOKUP_JSON": 2, "RAG_PROMPT": 2, "LLM_COMPLETE_JSON": 1}
+# context + prompt, one completion (the cited one; no uncited call beside it).
+CALL_SITES = {
+    "EMBED_RESULT": 2,
+    "VECTOR_LOOKUP_JSON": 2,
+    "RAG_PROMPT": 2,
+    "LLM_COMPLETE_CITED": 1,
+    "LLM_COMPLETE_JSON": 0,
+}
 
 
 @pytest.fixture(scope="module")

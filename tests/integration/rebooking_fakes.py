@@ -2,8 +2,11 @@
 
 They answer like the real functions' contracts say: EMBED_RESULT gives a fixed vector,
 VECTOR_LOOKUP_JSON runs the row's filter on MongoDB, RAG_PROMPT is the real renderer, and
-LLM_COMPLETE_JSON picks a candidate from the schema's enum (or a flight that was not
-retrieved when the passenger's assistance code is POISON). Every call appends one line
+LLM_COMPLETE_CITED picks a candidate from the schema's enum and cites the first policy hit it
+is given (or names a flight that was not retrieved when the passenger's assistance code is
+POISON, or also cites a real policy passage this row's lookup did not find when it is FORGE).
+Unlike the real function it does not check citations itself, so what stops a forged one is
+the SQL's grounded check. Every call appends one line
 `{"fn": ..., "key": ...}` to `calls_file`, so a test counts calls per function and per
 passenger. Pickled by value into the Python workers (`cloudpickle.register_pickle_by_value`).
 """
@@ -15,6 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 NOT_RETRIEVED = "XX0001-2026-11-22"
+# A real section of the policy documents: the fake lookup (first 3 by id) never returns it.
+FORGED_CITATION = "special_assistance#priority"
 
 
 def functions(mongodb_uri: str, database: str, calls_file: str):
@@ -79,38 +84,51 @@ def functions(mongodb_uri: str, database: str, calls_file: str):
             DataTypes.FIELD("prompt_tokens", DataTypes.INT()),
             DataTypes.FIELD("completion_tokens", DataTypes.INT()),
             DataTypes.FIELD("latency_ms", DataTypes.BIGINT()),
+            DataTypes.FIELD("finish_reason", DataTypes.STRING()),
+            DataTypes.FIELD("provenance", DataTypes.STRING()),
         ]
     )
 
     @udf(result_type=completion_row)
-    def llm_complete_json(prompt, system, schema):
+    def llm_complete_cited(prompt, system, schema, context_json):
+        import hashlib
+        import re
+
         from pyflink.common import Row
 
         if prompt is None:  # like the real function: no prompt, no call
-            return Row(None, None, None, None, None)
-        import re
-
+            return Row(None, None, None, None, None, None, None)
         props = json.loads(schema)["properties"]
+        assert props["citations"]["x-citations"] is True  # the SQL asks for citations
         booking_id = re.search(r"Passenger booking (\S+):", prompt).group(1)
-        record("LLM_COMPLETE_JSON", booking_id)
+        record("LLM_COMPLETE_CITED", booking_id)
         if "needs LLMFAIL" in prompt:  # a passenger whose answer fails: an llm_error row
-            return Row(None, "fake provider error (LLMFAIL in the prompt)", None, None, 1)
+            error = "fake provider error (LLMFAIL in the prompt)"
+            return Row(None, error, None, None, 1, None, None)
+        hits = json.loads(context_json)["hits"]
         candidates = props["recommended_flight_id"]["enum"]
-        pick = NOT_RETRIEVED if "needs POISON" in prompt else candidates[0]
+        cited = [hits[0]["id"]] + ([FORGED_CITATION] if "needs FORGE" in prompt else [])
         answer = {
-            "recommended_flight_id": pick,
+            "recommended_flight_id": NOT_RETRIEVED if "needs POISON" in prompt else candidates[0],
             "reason": props["reason"]["enum"][0],
             "compensation": "EUR 250",
             "priority": "NORMAL",
+            "citations": cited,
         }
-        return Row(json.dumps(answer), None, 10, 10, 1)
+        provenance = {
+            "ids": [h["id"] for h in hits],
+            "scores": [h["score"] for h in hits],
+            "model": "fake",
+            "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
+        }
+        return Row(json.dumps(answer), None, 10, 10, 1, "stop", json.dumps(provenance))
 
     def register(t_env):
         for name, fn in (
             ("EMBED_RESULT", embed_result),
             ("VECTOR_LOOKUP_JSON", vector_lookup_json),
             ("RAG_PROMPT", rag_prompt),
-            ("LLM_COMPLETE_JSON", llm_complete_json),
+            ("LLM_COMPLETE_CITED", llm_complete_cited),
         ):
             t_env.create_temporary_system_function(name, fn)
 

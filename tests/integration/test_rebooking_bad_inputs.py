@@ -117,5 +117,5 @@ def test_every_bad_record_and_passenger_is_accounted_for(kafka_mongo, tmp_path: 
     crm = [d for d in out.dead_letters.values() if d["reason"] == "bad_crm_record"]
     assert all(d["error"] and d["input"] for d in crm)
     # The notes never reach the prompt: the model was asked once per passenger, no more.
-    assert rebooking_fakes.counts(calls_file)["LLM_COMPLETE_JSON"] == len(passengers)
+    assert rebooking_fakes.counts(calls_file)["LLM_COMPLETE_CITED"] == len(passengers)
     assert INJECTION not in calls_file.read_text(encoding="utf-8")

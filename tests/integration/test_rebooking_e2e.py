@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from flink_rag.airline import dataset
+from flink_rag.airline import chunking, dataset
+from flink_rag.airline.scenario import citation_lines
 
 # The session fixture loads, ingests and runs the job once for all tests here.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -48,3 +49,24 @@ def test_ingestion_indexed_every_scheduled_flight(scenario):
     data, _, summary = scenario
     assert summary.ingested["flights"] == sum(f["status"] == "SCHEDULED" for f in data.flights)
     assert summary.ingested["policies"] >= len(data.policies)
+
+
+def test_every_recommendation_cites_policy_passages_it_was_given(demo_run):
+    """The local model, held to the schema's enum of the policy ids in its prompt, cites one or
+    two of them; the provenance names those passages with their lookup scores, the model and
+    the prompt's hash, and each cited id is a chunk of a real policy section."""
+    earlier = {r["event_id"] for r in demo_run.before.recommendations.values()}
+    new = [v for v in demo_run.after.recommendations.values() if v["event_id"] not in earlier]
+    assert len(new) == PASSENGERS
+    for rec in new:
+        provenance = rec["provenance"]
+        assert 1 <= len(rec["citations"]) <= 2
+        assert set(rec["citations"]) <= set(provenance["ids"])
+        assert len(provenance["scores"]) == len(provenance["ids"]) >= 1
+        assert all(0.0 <= score <= 1.0 for score in provenance["scores"])
+        assert provenance["model"] and len(provenance["prompt_sha256"]) == 64
+        for cited in rec["citations"]:
+            assert chunking.section_of(cited, demo_run.data.policies) is not None, cited
+        lines = citation_lines(rec, demo_run.data.policies)
+        assert len(lines) == len(rec["citations"])
+        assert all("not a section" not in line and "(score 0." in line for line in lines)

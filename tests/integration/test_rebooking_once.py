@@ -29,7 +29,7 @@ PER_PASSENGER = {
     "EMBED_RESULT": 2,
     "VECTOR_LOOKUP_JSON": 2,
     "RAG_PROMPT": 2,
-    "LLM_COMPLETE_JSON": 1,
+    "LLM_COMPLETE_CITED": 1,
 }
 
 
@@ -156,6 +156,6 @@ def test_updates_to_every_table_neither_recall_the_model_nor_rewrite_answers(
     assert transient == []
     assert rebooking_fakes.counts(calls_file) == _scaled(total)
     per_booking = [
-        c["key"] for c in rebooking_fakes.calls(calls_file) if c["fn"] == "LLM_COMPLETE_JSON"
+        c["key"] for c in rebooking_fakes.calls(calls_file) if c["fn"] == "LLM_COMPLETE_CITED"
     ]
     assert sorted(per_booking) == sorted(b["booking_id"] for b in [*passengers, *others])

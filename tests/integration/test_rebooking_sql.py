@@ -1,5 +1,5 @@
 """sql/rebooking.sql on the local Kafka + MongoDB stand-in, with deterministic fakes for the
-model functions (EMBED_RESULT, VECTOR_LOOKUP_JSON, RAG_PROMPT, LLM_COMPLETE_JSON; see
+model functions (EMBED_RESULT, VECTOR_LOOKUP_JSON, RAG_PROMPT, LLM_COMPLETE_CITED; see
 rebooking_fakes.py).
 
 What is under test is the SQL: the joins, the per-row schema, the grounded check and the
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import rebooking_fakes
-from rebooking_fakes import NOT_RETRIEVED
+from rebooking_fakes import FORGED_CITATION, NOT_RETRIEVED
 
 from flink_rag.airline import dataset, kafka_io, rebooking
 from flink_rag.airline.events import make_event, malformed_events
@@ -50,7 +50,10 @@ def test_rebooking_sql_routes_every_passenger_and_bad_event(kafka_mongo, tmp_pat
     )
     poison = dict(data.bookings_on(cancelled["flight_id"])[0], booking_id="POISON")
     poison["special_assistance"] = "POISON"
-    data.bookings.extend([orphan, poison])
+    # Cites a real policy passage that this passenger's lookup did not retrieve.
+    forged = dict(data.bookings_on(cancelled["flight_id"])[0], booking_id="FORGED")
+    forged["special_assistance"] = "FORGE"
+    data.bookings.extend([orphan, poison, forged])
 
     client = pymongo.MongoClient(kafka_mongo.mongodb_uri)
     client[database]["flights"].insert_many(rebooking_fakes.flight_docs(data))
@@ -90,14 +93,20 @@ def test_rebooking_sql_routes_every_passenger_and_bad_event(kafka_mongo, tmp_pat
     phase1_recs = {b["booking_id"] for b in data.bookings_on(other["flight_id"])}
     phase1_dead = Counter(r for _, r in malformed_events(other) if r != "ok")
     # Phase 2, written once the job runs: the cancellation (2 passengers, a booking without
-    # customer, an answer naming a flight that was not retrieved) and a short delay.
+    # customer, an answer naming a flight that was not retrieved, one citing a passage that
+    # was not) and a short delay.
     phase2_recs = {
         b["booking_id"]
         for b in data.bookings_on(cancelled["flight_id"])
-        if b["booking_id"] not in ("ORPHAN", "POISON")
+        if b["booking_id"] not in ("ORPHAN", "POISON", "FORGED")
     }
     phase2_dead = Counter(
-        {"booking_without_customer": 1, "not_a_candidate": 1, "not_disruptive": 1}
+        {
+            "booking_without_customer": 1,
+            "not_a_candidate": 1,
+            "citation_not_retrieved": 1,
+            "not_disruptive": 1,
+        }
     )
 
     job = rebooking.submit(params, register=register)
@@ -146,8 +155,19 @@ def test_rebooking_sql_routes_every_passenger_and_bad_event(kafka_mongo, tmp_pat
         )
         assert chosen["departure_ts"] > disrupted["departure_ts"]
         assert chosen["cabins"][booking["cabin"]]["seats_left"] > 0
+        # The cited passages and the provenance the fake answered with, as the sink wrote them.
+        provenance = rec["provenance"]
+        assert rec["citations"] and set(rec["citations"]) <= set(provenance["ids"])
+        assert len(provenance["ids"]) == len(provenance["scores"]) == 3
+        assert provenance["scores"] == [0.9, 0.9, 0.9]
+        assert provenance["model"] == "fake" and len(provenance["prompt_sha256"]) == 64
     poison_dl = out.dead_letters["booking@POISON@EV-CANCEL"]
     assert json.loads(poison_dl["raw_answer"])["recommended_flight_id"] == NOT_RETRIEVED
+    forged_dl = out.dead_letters["booking@FORGED@EV-CANCEL"]
+    assert forged_dl["reason"] == "citation_not_retrieved"
+    assert FORGED_CITATION in json.loads(forged_dl["raw_answer"])["citations"]
+    retrieved = json.loads(forged_dl["input"])["policies"]
+    assert len(retrieved) == 3 and FORGED_CITATION not in retrieved
     # one LLM call per passenger that reached the prompt: the two sinks share the call
-    llm_calls = rebooking_fakes.counts(calls_file)["LLM_COMPLETE_JSON"]
-    assert llm_calls == len(phase1_recs) + len(phase2_recs) + 1
+    llm_calls = rebooking_fakes.counts(calls_file)["LLM_COMPLETE_CITED"]
+    assert llm_calls == len(phase1_recs) + len(phase2_recs) + 2

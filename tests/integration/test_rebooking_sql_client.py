@@ -21,7 +21,14 @@ from flink_rag.local.session import shared_stack
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 PASSENGERS = dataset.DEFAULT_BOOKINGS_PER_FLIGHT
-COMPARED = ("recommended_flight_id", "alternatives", "reason", "compensation", "priority")
+COMPARED = (
+    "recommended_flight_id",
+    "alternatives",
+    "reason",
+    "compensation",
+    "priority",
+    "citations",
+)
 
 
 def cache_entries(directory) -> int:
@@ -106,6 +113,10 @@ def test_sql_client_recommendations_equal_mini_cluster_ones(runs):
     for booking_id, rec in sqlc_recs.items():
         assert {k: rec[k] for k in COMPARED} == {k: mini_recs[booking_id][k] for k in COMPARED}
         assert rec["candidates"] == mini_recs[booking_id]["candidates"]
+        # the same prompt built from the same passages, by the same model
+        mini_provenance = mini_recs[booking_id]["provenance"]
+        for key in ("ids", "model", "prompt_sha256"):
+            assert rec["provenance"][key] == mini_provenance[key]
 
 
 def test_sql_client_run_was_served_from_the_cache(runs):

@@ -66,3 +66,60 @@ def test_text_without_a_known_reason_at_its_end_is_refused(flight, text):
     if any(text.endswith(f"): {words}.") for words in rebooking.REASONS.values()):
         return  # a well-formed ending; the head decides (the test above)
     assert reason_problem({"recommended_flight_id": flight, "reason": text}) is not None
+
+
+SECTIONS = [
+    {"section_id": "loyalty#gold", "title": "Loyalty", "section": "GOLD", "text": "Lounge  \n ok"},
+    {"section_id": "rebooking#intro", "title": "Rebooking", "section": "Rebooking", "text": "x"},
+]
+
+
+def test_cited_chunks_print_their_section_score_and_snippet():
+    rec = {
+        "citations": ["loyalty#gold#3", "rebooking#intro"],
+        "provenance": {"ids": ["rebooking#intro", "loyalty#gold#3"], "scores": [0.5, 0.8125]},
+    }
+    assert scenario.citation_lines(rec, SECTIONS) == [
+        '    cites [loyalty#gold#3] (score 0.812) Loyalty / GOLD: "Lounge ok"',
+        '    cites [rebooking#intro] (score 0.500) Rebooking: "x"',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rec", "expected"),
+    [
+        ({}, ["    cites no policy passage"]),
+        ({"citations": [], "provenance": None}, ["    cites no policy passage"]),
+        # a forged id, an id that only looks like a chunk, a section's chunk with no number
+        (
+            {"citations": ["loyalty#gold#x", "#1", None], "provenance": {"ids": None}},
+            [
+                "    cites [loyalty#gold#x] not a section of the policy documents",
+                "    cites [#1] not a section of the policy documents",
+                "    cites [None] not a section of the policy documents",
+            ],
+        ),
+        # a score that is not a number is left out, not printed as one
+        (
+            {
+                "citations": ["loyalty#gold"],
+                "provenance": {"ids": ["loyalty#gold"], "scores": [None]},
+            },
+            ['    cites [loyalty#gold] Loyalty / GOLD: "Lounge ok"'],
+        ),
+    ],
+)
+def test_careless_citations_and_provenance_still_print(rec, expected):
+    assert scenario.citation_lines(rec, SECTIONS) == expected
+
+
+@given(st.text(max_size=40))
+def test_section_of_names_a_section_only_by_its_id_or_a_numbered_chunk_of_it(passage_id):
+    from flink_rag.airline.chunking import section_of
+
+    found = section_of(passage_id, SECTIONS)
+    head, _, tail = passage_id.rpartition("#")
+    if found is not None:
+        assert passage_id == found["section_id"] or (head == found["section_id"] and tail.isdigit())
+    for section in SECTIONS:
+        assert section_of(f"{section['section_id']}#{len(passage_id)}", SECTIONS) is section

@@ -71,6 +71,24 @@ def test_prompt_budgets(sql):
     assert int(flights) == rebooking.CANDIDATE_BUDGET_TOKENS
 
 
+def test_policy_budget_holds_every_policy_section_so_each_prompt_has_one_to_cite():
+    """The answer must cite a policy passage of its prompt: a budget that the top-ranked
+    passage does not fit leaves none (RAG_PROMPT stops at the first that does not fit). A
+    whole section, with the metadata and a chunk id, bounds each stored chunk of it."""
+    from flink_rag.airline.chunking import policy_sections
+    from flink_rag.connectors.prompt import render_prompt
+
+    for s in policy_sections():
+        hit = {
+            "id": f"{s['section_id']}#0",
+            "score": 0.9,
+            "content": s["text"],
+            "metadata": {"doc_id": s["doc_id"], "title": s["title"], "section": s["section"]},
+        }
+        context = render_prompt("Policy:\n{context}", [hit], rebooking.POLICY_BUDGET_TOKENS)
+        assert context.startswith(f"Policy:\n[{hit['id']}] "), (s["section_id"], context)
+
+
 def test_reasons(sql):
     """The reason codes the model may choose, and the words each becomes, are the Python ones."""
     (schema,) = _only(r'"reason":\{"type":"string","enum":\[(.*?)\]\},', sql)

@@ -178,6 +178,8 @@ def test_grounded_check_on_sample_data():
         "booking_id": booking["booking_id"],
         "recommended_flight_id": good["flight_id"],
         "candidates": [good["flight_id"]],
+        "citations": ["rebooking#order-of-preference#0"],
+        "provenance": {"ids": ["rebooking#order-of-preference#0", "loyalty#gold#0"]},
     }
     assert recommendation_problems(rec, data) == []
     assert recommendation_problems({**rec, "candidates": []}, data) == [
@@ -191,6 +193,16 @@ def test_grounded_check_on_sample_data():
     assert recommendation_problems(earlier, data) == [
         "recommended flight does not depart later than the disrupted one"
     ]
+    uncited = "the answer cites no policy passage, or one not retrieved for this passenger"
+    forged = ["rebooking#order-of-preference#0", "compensation#amounts-by-distance#0"]
+    for bad in (
+        {**rec, "citations": forged},  # one real passage this passenger's lookup did not find
+        {**rec, "citations": ["loyalty#gold#0]"]},  # a label-like forgery
+        {**rec, "citations": []},
+        {**rec, "citations": None},
+        {**rec, "provenance": None},  # nothing retrieved: nothing can be cited
+    ):
+        assert recommendation_problems(bad, data) == [uncited]
     other_route = next(f for f in data.flights if f["origin"] != flight["origin"])
     assert "route" in " ".join(
         recommendation_problems({**rec, "recommended_flight_id": other_route["flight_id"]}, data)
