@@ -12,8 +12,8 @@ The rate is the steady part of the job: the rows after the first full bundle, ov
 from that bundle's last row to the job's last row, so the job's start, the worker's start and
 the store's opening (index check) are excluded; the whole job's time is printed beside it.
 CPU per lookup over the same span: the stand-in's JVM, the Python worker(s) that run the UDF,
-and the JVM running the mini-cluster. With --py-spy PATH the Python worker is sampled by
-py-spy over the steady part (flame-graph-ready `raw` format, plus the top functions printed).
+and the JVM running the mini-cluster. With --py-spy PATH the last job's Python worker is sampled
+by py-spy over the steady part (flame-graph-ready `raw` format, plus the top functions printed).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ from flink_rag_bench.vector_search import CATEGORIES, DIMS, K, cpu_s, exact_top,
 
 STORE = "bench"
 FILTERED_CATEGORY = 3
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))  # installed with the bench
 WORKER_MARKERS = ("pyflink.fn_execution", "beam_sdk_worker", "beam_boot")
 
 
@@ -117,20 +119,24 @@ def busiest(processes: Sequence[psutil.Process]) -> psutil.Process:
     return max(processes, key=lambda p: total_cpu([p]))
 
 
-def top_functions(raw: Path, n: int = 15) -> list[tuple[str, float]]:
-    """py-spy's raw (collapsed-stack) output: the leaf functions' shares of the samples."""
-    leaves: Counter[str] = Counter()
+def top_functions(raw: Path, n: int = 15, inclusive: bool = False) -> list[tuple[str, float]]:
+    """py-spy's raw (collapsed-stack) output: the functions' shares of the samples, as the leaf
+    (where the CPU is spent) or, `inclusive`, anywhere on the stack (what it is spent for)."""
+    counts: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         total += int(count)
-        leaves[stack.split(";")[-1]] += int(count)
-    return [(f, round(c / total, 3)) for f, c in leaves.most_common(n)] if total else []
+        frames = stack.split(";")
+        for frame in set(frames) if inclusive else frames[-1:]:
+            counts[frame] += int(count)
+    ranked = sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))[:n]  # ties by name
+    return [(f, round(c / total, 3)) for f, c in ranked] if total else []
 
 
-def run_job(args, collection: str, qfile: Path, truth, concurrency: int, stand_in) -> dict:
+def run_job(args, collection, qfile, truth, concurrency, stand_in, py_spy) -> dict:
     from flink_rag_bench.contenders import register_functions
 
     options = {
@@ -176,10 +182,10 @@ def run_job(args, collection: str, qfile: Path, truth, concurrency: int, stand_i
                 jvms = flink_jvms(me, [stand_in.pid])
                 marks = {"stand_in": cpu_s(stand_in), "worker": total_cpu(workers),
                          "flink": total_cpu(jvms), "load0": os.getloadavg()[0]}  # fmt: skip
-                if args.py_spy and workers:
+                if py_spy and workers:
                     spy = subprocess.Popen(
-                        ["py-spy", "record", "--pid", str(busiest(workers).pid), "--format", "raw",
-                         "--rate", "50", "--output", args.py_spy, "--nonblocking"],
+                        [PY_SPY, "record", "--pid", str(busiest(workers).pid), "--format", "raw",
+                         "--rate", "50", "--output", py_spy, "--nonblocking"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )  # fmt: skip
             if len(stamps) == args.rows and marks:  # before the worker ends with the job
@@ -208,8 +214,9 @@ def run_job(args, collection: str, qfile: Path, truth, concurrency: int, stand_i
         "flink_jvm_cpu_ms": per("flink"), "python_workers": len(workers),
         "load_avg": [round(marks.get("load0", 0.0), 2), round(os.getloadavg()[0], 2)],
     }  # fmt: skip
-    if spy is not None and Path(args.py_spy).is_file():
-        result["py_spy_top"] = top_functions(Path(args.py_spy))
+    if spy is not None and Path(py_spy).is_file():
+        result["py_spy_leaf"] = top_functions(Path(py_spy))
+        result["py_spy_inclusive"] = top_functions(Path(py_spy), 25, inclusive=True)
     return result
 
 
@@ -220,7 +227,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bundle", type=int, default=1000, help="rows per Python bundle")
     parser.add_argument("--concurrency", default="8,16", help="store concurrency, one job each")
     parser.add_argument("--filtered", action="store_true", help=f"category {FILTERED_CATEGORY}")
-    parser.add_argument("--py-spy", default="", help="sample the Python worker into this file")
+    parser.add_argument(
+        "--py-spy", default="", help="sample the last job's Python worker into this file"
+    )
     args = parser.parse_args(argv)
     if args.rows <= args.bundle:
         parser.error("--rows must exceed --bundle: the first bundle is excluded as start-up")
@@ -243,8 +252,11 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="flink-rag-bench-queries-") as tmp:
             qfile = Path(tmp) / "queries.json"
             write_queries(qfile, queries)
-            for c in [int(x) for x in args.concurrency.split(",")]:
-                result = run_job(args, collection, qfile, truth, c, stand_in)
+            levels = [int(x) for x in args.concurrency.split(",")]
+            for i, c in enumerate(levels):
+                # py-spy samples only the last job, so the others run without it.
+                spy = args.py_spy if i == len(levels) - 1 else ""
+                result = run_job(args, collection, qfile, truth, c, stand_in, spy)
                 print(json.dumps(result), flush=True)
     finally:
         bench.close()

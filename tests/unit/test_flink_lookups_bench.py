@@ -89,6 +89,11 @@ def test_top_functions_reads_py_spys_collapsed_stacks(tmp_path):
     )
     assert top_functions(raw) == [("recv (socket.py:9)", 0.8), ("encode (bson.py:2)", 0.2)]
     assert top_functions(raw, 1) == [("recv (socket.py:9)", 0.8)]
+    # Inclusive: a frame counts once per stack wherever it is.
+    assert top_functions(raw, inclusive=True) == [
+        ("main (a.py:1)", 1.0), ("recv (socket.py:9)", 0.8), ("search (store.py:5)", 0.8),
+        ("encode (bson.py:2)", 0.2),
+    ]  # fmt: skip
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     assert top_functions(empty) == []
