@@ -78,13 +78,16 @@ def steady_rate(stamps: Sequence[float], skip: int) -> float | None:
     return (len(stamps) - skip) / span if span > 0 else None
 
 
-def worker_processes(root: psutil.Process, exclude: Iterable[int]) -> list[psutil.Process]:
-    """The Python processes under `root` (not excluded) that run Flink's Python functions."""
+def worker_processes(
+    root: psutil.Process, exclude: Iterable[int], since: float = 0.0
+) -> list[psutil.Process]:
+    """The Python processes under `root` (not excluded) that run Flink's Python functions,
+    started at or after `since` (epoch s): a previous job's worker may not have ended yet."""
     skip = set(exclude)
     found = []
     for p in root.children(recursive=True):
         try:
-            if p.pid in skip or any(a.pid in skip for a in p.parents()):
+            if p.pid in skip or any(a.pid in skip for a in p.parents()) or p.create_time() < since:
                 continue
             cmd = " ".join(p.cmdline())
         except psutil.Error:
@@ -105,18 +108,28 @@ def flink_jvms(root: psutil.Process, exclude: Iterable[int]) -> list[psutil.Proc
     return found
 
 
-def total_cpu(processes: Iterable[psutil.Process]) -> float:
-    total = 0.0
+def cpu_snapshot(processes: Iterable[psutil.Process]) -> dict[psutil.Process, float]:
+    """Each live process's CPU seconds so far."""
+    snap = {}
     for p in processes:
-        # A worker that ended stops counting; the steady span ends before that.
         with contextlib.suppress(psutil.Error):
-            total += cpu_s(p)
-    return total
+            snap[p] = cpu_s(p)
+    return snap
+
+
+def cpu_used(since: dict[psutil.Process, float]) -> float:
+    """CPU seconds the processes of `since` used after it; one that ended is left out (its CPU
+    can no longer be read; subtracting its start would count negative time)."""
+    used = 0.0
+    for p, start in since.items():
+        with contextlib.suppress(psutil.Error):
+            used += cpu_s(p) - start
+    return used
 
 
 def busiest(processes: Sequence[psutil.Process]) -> psutil.Process:
     """The process that has used the most CPU (the Python worker, not its launcher)."""
-    return max(processes, key=lambda p: total_cpu([p]))
+    return max(processes, key=lambda p: sum(cpu_snapshot([p]).values()))
 
 
 def top_functions(raw: Path, n: int = 15, inclusive: bool = False) -> list[tuple[str, float]]:
@@ -136,7 +149,7 @@ def top_functions(raw: Path, n: int = 15, inclusive: bool = False) -> list[tuple
     return [(f, round(c / total, 3)) for f, c in ranked] if total else []
 
 
-def run_job(args, collection, qfile, truth, concurrency, stand_in, py_spy) -> dict:
+def run_job(args, collection, qfile, truth, filtered, concurrency, stand_in, py_spy) -> dict:
     from flink_rag_bench.contenders import register_functions
 
     options = {
@@ -157,7 +170,7 @@ def run_job(args, collection, qfile, truth, concurrency, stand_in, py_spy) -> di
     )
     flt = (
         f'\'{{"category": {{"$eq": {FILTERED_CATEGORY}}}}}\''
-        if args.filtered
+        if filtered
         else "CAST(NULL AS STRING)"
     )
     query = f"SELECT id, VECTOR_LOOKUP_JSON('{STORE}', v, {K}, {flt}) FROM queries"
@@ -165,11 +178,13 @@ def run_job(args, collection, qfile, truth, concurrency, stand_in, py_spy) -> di
     stamps: list[float] = []
     found: dict[int, list[int]] = {}
     errors: Counter[str] = Counter()
-    marks: dict[str, float] = {}
+    snaps: dict[str, dict[psutil.Process, float]] = {}
+    used: dict[str, float] = {}
+    load0 = 0.0
     workers: list[psutil.Process] = []
     jvms: list[psutil.Process] = []
     spy = None
-    submitted = time.perf_counter()
+    submitted, submitted_epoch = time.perf_counter(), time.time()
     with t_env.execute_sql(query).collect() as rows:
         for qid, answer in rows:
             stamps.append(time.perf_counter())
@@ -178,19 +193,19 @@ def run_job(args, collection, qfile, truth, concurrency, stand_in, py_spy) -> di
             if error:
                 errors[error[:120]] += 1
             if len(stamps) == args.bundle:  # the steady part starts: snapshot the CPU
-                workers = worker_processes(me, [stand_in.pid])
+                workers = worker_processes(me, [stand_in.pid], submitted_epoch - 1)
                 jvms = flink_jvms(me, [stand_in.pid])
-                marks = {"stand_in": cpu_s(stand_in), "worker": total_cpu(workers),
-                         "flink": total_cpu(jvms), "load0": os.getloadavg()[0]}  # fmt: skip
+                snaps = {"stand_in": cpu_snapshot([stand_in]), "worker": cpu_snapshot(workers),
+                         "flink": cpu_snapshot(jvms)}  # fmt: skip
+                load0 = os.getloadavg()[0]
                 if py_spy and workers:
                     spy = subprocess.Popen(
                         [PY_SPY, "record", "--pid", str(busiest(workers).pid), "--format", "raw",
                          "--rate", "50", "--output", py_spy, "--nonblocking"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )  # fmt: skip
-            if len(stamps) == args.rows and marks:  # before the worker ends with the job
-                marks |= {"stand_in_end": cpu_s(stand_in), "worker_end": total_cpu(workers),
-                          "flink_end": total_cpu(jvms)}  # fmt: skip
+            if len(stamps) == args.rows and snaps:  # before the worker ends with the job
+                used = {key: cpu_used(snap) for key, snap in snaps.items()}
     wall = time.perf_counter() - submitted
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
@@ -198,12 +213,12 @@ def run_job(args, collection, qfile, truth, concurrency, stand_in, py_spy) -> di
     steady = len(stamps) - args.bundle
 
     def per(key: str) -> float | None:
-        if steady <= 0 or f"{key}_end" not in marks:
+        if steady <= 0 or key not in used:
             return None
-        return round((marks[f"{key}_end"] - marks[key]) * 1000 / steady, 2)
+        return round(used[key] * 1000 / steady, 2)
 
     result = {
-        "docs": args.docs, "case": "filtered" if args.filtered else "unfiltered",
+        "docs": args.docs, "case": "filtered" if filtered else "unfiltered",
         "rows": len(stamps), "bundle_rows": args.bundle, "store_concurrency": concurrency,
         "lookups_per_s": round(r, 1) if (r := steady_rate(stamps, args.bundle)) else None,
         "whole_job_rows_per_s": round(len(stamps) / wall, 1),
@@ -212,7 +227,7 @@ def run_job(args, collection, qfile, truth, concurrency, stand_in, py_spy) -> di
         "row_errors": dict(errors),
         "stand_in_cpu_ms": per("stand_in"), "python_worker_cpu_ms": per("worker"),
         "flink_jvm_cpu_ms": per("flink"), "python_workers": len(workers),
-        "load_avg": [round(marks.get("load0", 0.0), 2), round(os.getloadavg()[0], 2)],
+        "load_avg": [round(load0, 2), round(os.getloadavg()[0], 2)],
     }  # fmt: skip
     if spy is not None and Path(py_spy).is_file():
         result["py_spy_leaf"] = top_functions(Path(py_spy))
@@ -226,13 +241,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=6000, help="query vectors (rows) per job")
     parser.add_argument("--bundle", type=int, default=1000, help="rows per Python bundle")
     parser.add_argument("--concurrency", default="8,16", help="store concurrency, one job each")
-    parser.add_argument("--filtered", action="store_true", help=f"category {FILTERED_CATEGORY}")
+    parser.add_argument(
+        "--cases", default="unfiltered", help=f"unfiltered,filtered (category {FILTERED_CATEGORY})"
+    )
     parser.add_argument(
         "--py-spy", default="", help="sample the last job's Python worker into this file"
     )
     args = parser.parse_args(argv)
     if args.rows <= args.bundle:
         parser.error("--rows must exceed --bundle: the first bundle is excluded as start-up")
+    if not set(args.cases.split(",")) <= {"unfiltered", "filtered"}:
+        parser.error(f"--cases takes unfiltered and/or filtered, not {args.cases!r}")
     # Before the first JVM: the Python workers inherit MONGODB_URI (see lookups.py).
     bench = LookupBench().start()
     try:
@@ -244,19 +263,29 @@ def main(argv: list[str] | None = None) -> None:
                           "build_s": round(build_s, 1), "load_avg": os.getloadavg()[0]}),
               flush=True)  # fmt: skip
         queries = vectors(args.rows, seed=args.docs + 1)
-        keep = (np.arange(args.docs) % CATEGORIES == FILTERED_CATEGORY) if args.filtered else None
-        # In slices: 6000 queries x 100k documents at once would be a 2.4 GB score matrix.
-        truth = [
-            t for s in range(0, args.rows, 500) for t in exact_top(data, queries[s : s + 500], keep)
-        ]
+        keeps = {
+            "unfiltered": None,
+            "filtered": np.arange(args.docs) % CATEGORIES == FILTERED_CATEGORY,
+        }
         with tempfile.TemporaryDirectory(prefix="flink-rag-bench-queries-") as tmp:
             qfile = Path(tmp) / "queries.json"
             write_queries(qfile, queries)
-            levels = [int(x) for x in args.concurrency.split(",")]
-            for i, c in enumerate(levels):
+            jobs = [
+                (case, int(c))
+                for case in args.cases.split(",")
+                for c in args.concurrency.split(",")
+            ]
+            for i, (case, c) in enumerate(jobs):
+                keep = keeps[case]
+                # In slices: 6000 queries x 100k documents at once is a 2.4 GB score matrix.
+                truth = [
+                    t
+                    for s in range(0, args.rows, 500)
+                    for t in exact_top(data, queries[s : s + 500], keep)
+                ]
                 # py-spy samples only the last job, so the others run without it.
-                spy = args.py_spy if i == len(levels) - 1 else ""
-                result = run_job(args, collection, qfile, truth, c, stand_in, spy)
+                spy = args.py_spy if i == len(jobs) - 1 else ""
+                result = run_job(args, collection, qfile, truth, keep is not None, c, stand_in, spy)
                 print(json.dumps(result), flush=True)
     finally:
         bench.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
+import psutil
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from flink_rag_bench.flink_lookups import (
+    cpu_snapshot,
+    cpu_used,
     hit_ids,
     recall_at_k,
     steady_rate,
@@ -97,3 +101,24 @@ def test_top_functions_reads_py_spys_collapsed_stacks(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     assert top_functions(empty) == []
+
+
+class _Proc:
+    """A process whose CPU times are scripted; None: it has ended."""
+
+    def __init__(self, *times: float | None) -> None:
+        self.times = list(times)
+
+    def cpu_times(self):
+        t = self.times.pop(0)
+        if t is None:
+            raise psutil.NoSuchProcess(1)
+        return SimpleNamespace(user=t, system=0.0)
+
+
+def test_cpu_used_leaves_out_a_process_that_ended_instead_of_counting_negative_time():
+    worker, launcher, gone = _Proc(2.0, 3.5), _Proc(5.0, None), _Proc(None)
+    snap = cpu_snapshot([worker, launcher, gone])
+    assert snap == {worker: 2.0, launcher: 5.0}  # one already gone is not in the snapshot
+    assert cpu_used(snap) == pytest.approx(1.5)
+    assert cpu_used({}) == 0.0
