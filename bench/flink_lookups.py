@@ -1,9 +1,11 @@
 """VECTOR_LOOKUP_JSON in a Flink job at 100k documents: lookups/s and recall@10 vs exact.
 
-    python -m flink_rag_bench.flink_lookups --docs 100000 --rows 6000 --concurrency 8,16
+    python -m flink_rag_bench.flink_lookups --docs 100000 --rows 6000 --concurrency 8,16 \
+        [--cases unfiltered,filtered] [--py-spy profile.txt]
 
 Loads the documents of `vector_search.py` (synthetic 384-dim vectors, same `load` and exact
-top-10) into a private stand-in, then per concurrency runs one PyFlink job on a mini-cluster:
+top-10) into a private stand-in, then per case (no filter, or one category of 10) and store
+concurrency runs one PyFlink job on a mini-cluster:
 a bounded filesystem JSON source of `--rows` query vectors, VECTOR_LOOKUP_JSON(store, v, 10,
 filter) in bundles of `--bundle` rows (bundles.bundle_settings, the jobs' setting) with
 `flink-rag.store.bench.concurrency` lookups of a bundle in flight, and a collecting sink.
