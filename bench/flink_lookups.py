@@ -39,7 +39,16 @@ import psutil
 from flink_rag.jobs.bundles import bundle_settings
 from flink_rag_bench.flink_env import table_env
 from flink_rag_bench.lookups import LookupBench
-from flink_rag_bench.vector_search import CATEGORIES, DIMS, K, cpu_s, exact_top, load, vectors
+from flink_rag_bench.vector_search import (
+    CATEGORIES,
+    DIMS,
+    K,
+    cpu_s,
+    exact_top,
+    load,
+    measure,
+    vectors,
+)
 
 STORE = "bench"
 FILTERED_CATEGORY = 3
@@ -237,6 +246,34 @@ def run_job(args, collection, qfile, truth, filtered, concurrency, stand_in, py_
     return result
 
 
+def side_by_side(args, collection, queries, truth, keep, concurrency, stand_in) -> None:
+    """The same lookups without Flink, through `VectorStore` from `concurrency` threads (the
+    pool search_many uses), on the same stand-in and data just before the job."""
+    from flink_rag.connectors.mongodb_store import VectorStore
+    from flink_rag.connectors.settings import StoreSettings
+
+    settings = StoreSettings.from_options(
+        STORE, {"collection": collection, "index": f"{collection}_vector_index",
+                "filter-fields": "category", "content-field": "", "timeout": "60"},
+        {"MONGODB_URI": os.environ["MONGODB_URI"]},
+    )  # fmt: skip
+    store = VectorStore(settings)
+    store.open(DIMS)
+    flt = {"category": FILTERED_CATEGORY} if keep is not None else None
+    try:
+        rate, recall, server_ms, client_ms = measure(
+            store, queries, flt, truth, concurrency, jvm=stand_in
+        )
+    finally:
+        store.close()
+    print(json.dumps({"docs": args.docs, "case": ("filtered" if flt else "unfiltered") +
+                      ", VectorStore (no Flink)", "rows": len(queries),
+                      "threads": concurrency, "lookups_per_s": round(rate, 1),
+                      "recall_at_10": round(recall, 4), "stand_in_cpu_ms": round(server_ms, 2),
+                      "client_cpu_ms": round(client_ms, 2),
+                      "load_avg": os.getloadavg()[0]}), flush=True)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100_000)
@@ -245,6 +282,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", default="8,16", help="store concurrency, one job each")
     parser.add_argument(
         "--cases", default="unfiltered", help=f"unfiltered,filtered (category {FILTERED_CATEGORY})"
+    )
+    parser.add_argument(
+        "--vector-store",
+        action="store_true",
+        help="first, the same lookups through VectorStore.search_many's pool (vector_search.py)",
     )
     parser.add_argument(
         "--py-spy", default="", help="sample the last job's Python worker into this file"
@@ -285,6 +327,8 @@ def main(argv: list[str] | None = None) -> None:
                     for s in range(0, args.rows, 500)
                     for t in exact_top(data, queries[s : s + 500], keep)
                 ]
+                if args.vector_store:
+                    side_by_side(args, collection, queries, truth, keep, c, stand_in)
                 # py-spy samples only the last job, so the others run without it.
                 spy = args.py_spy if i == len(jobs) - 1 else ""
                 result = run_job(args, collection, qfile, truth, keep is not None, c, stand_in, spy)
