@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -66,6 +67,23 @@ def test_rows_past_the_budget_are_refused_and_never_sent():
         assert "tokens-per-minute" in r.error and "budget-wait" in r.error
     assert metrics.counters["llm_budget_refused"] == 5
     assert metrics.counters["llm_budget_spent_tokens"] == 75
+
+
+def test_a_budget_wait_never_outlasts_the_rows_deadline():
+    # budget-wait 300 s, but the row's one deadline is timeout + outage-wait (1.5 s): a row
+    # past the budget must be refused when its deadline ends, not 300 s later.
+    sdk = CountingSdk()
+    with budgeted(
+        sdk, tokens_per_minute=100, budget_wait_s=300.0, timeout_s=1.0, outage_wait_s=0.5
+    ) as chat:
+        answered = [chat.complete(f"row{i}") for i in range(5)]
+        started = time.monotonic()
+        refused = chat.complete("row5")
+        waited = time.monotonic() - started
+    assert [r.error for r in answered] == [None] * 5
+    assert refused.text is None and refused.error.startswith("budget_exhausted: ")
+    assert sdk.calls == 5
+    assert waited < 60.0  # bounded by the deadline (1.5 s), far below budget-wait's 300 s
 
 
 def test_on_budget_fail_stops_the_job():
